@@ -1,0 +1,36 @@
+"""fedsyft: federated learning with virtual workers, the classic PySyft way, on modern PyTorch.
+
+>>> import torch, fedsyft as sy
+>>> hook = sy.TorchHook(torch)
+>>> bob = sy.VirtualWorker(hook, id="bob")
+"""
+
+from .workers import (
+    GetNotPermittedError,
+    ObjectNotFoundError,
+    ObjectPointer,
+    PointerTensor,
+    RemoteValueError,
+    TensorsNotCollocatedError,
+    TorchHook,
+    VirtualWorker,
+    WorkerNotFoundError,
+    copy,
+    get,
+    local_worker,
+    location,
+    move,
+    send,
+    traffic_report,
+)
+
+from .data import FederatedDataLoader, FederatedDataset, federate  # noqa: E402  (registers Dataset.federate)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TorchHook", "VirtualWorker", "FederatedDataLoader", "FederatedDataset", "federate", "PointerTensor", "ObjectPointer", "local_worker",
+    "send", "get", "move", "copy", "location", "traffic_report",
+    "ObjectNotFoundError", "TensorsNotCollocatedError", "GetNotPermittedError",
+    "WorkerNotFoundError", "RemoteValueError", "__version__",
+]
