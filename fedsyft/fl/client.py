@@ -1,0 +1,143 @@
+"""Local training: what runs *at the worker*, on the worker's own data.
+
+:func:`local_train` is plain PyTorch: it knows nothing of pointers, so it runs unchanged
+inside a virtual worker (``worker.execute``) and inside a real PySyft 0.9.5 datasite
+(:mod:`fedsyft.syft_bridge`). :func:`client_update` is the virtual-worker round trip:
+send a copy of the global model to the data, train there, get it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How each client trains locally.
+
+    Parameters
+    ----------
+    epochs: local epochs E over the client's data.
+    batch_size: local batch size B.
+    lr, momentum, weight_decay: optimizer settings.
+    optimizer: ``"sgd"`` or ``"adam"``.
+    max_steps: optional cap on local steps per round (to bound simulation time).
+    """
+
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    optimizer: str = "sgd"
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}.")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}.")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}.")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps!r}.")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_optimizer(params, config: ClientConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
+
+
+def local_train(
+    model: nn.Module,
+    data: torch.Tensor,
+    targets: torch.Tensor,
+    config: ClientConfig,
+    *,
+    seed: int = 0,
+    prox_mu: float = 0.0,
+    control: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` in place on ``(data, targets)``; returns statistics.
+
+    Parameters
+    ----------
+    model: a model whose forward returns log-probabilities.
+    data, targets: the client's samples (all of them; batches are drawn here).
+    config: local epochs, batch size and optimizer.
+    seed: seeds the batch order and any dropout, so a round is reproducible.
+    prox_mu: FedProx's proximal weight mu: adds ``mu/2 * ||w - w_global||^2`` to the loss.
+    control: SCAFFOLD's ``(c_global, c_client)`` control variates, keyed by parameter name.
+        The gradient is corrected by ``c_global - c_client``, and the result holds
+        ``control_delta``, the change of the client's control variate (option II).
+
+    Returns
+    -------
+    ``{"num_samples", "loss" (mean training loss), "steps"}``, plus ``"control_delta"``
+    with SCAFFOLD.
+
+    Example
+    -------
+    >>> m = nn.Sequential(nn.Flatten(), nn.Linear(4, 2), nn.LogSoftmax(dim=1))
+    >>> out = local_train(m, torch.randn(8, 4), torch.randint(0, 2, (8,)), ClientConfig(batch_size=4))
+    >>> out["num_samples"], out["steps"]
+    (8, 2)
+    """
+    n = len(targets)
+    if n == 0:
+        return {"num_samples": 0, "loss": float("nan"), "steps": 0}
+    gen = torch.Generator().manual_seed(int(seed))
+    params = dict(model.named_parameters())
+    start = {k: p.detach().clone() for k, p in params.items()} if (prox_mu or control) else None
+    opt = make_optimizer(params.values(), config)
+    model.train()
+    steps, loss_sum, seen = 0, 0.0, 0
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for _ in range(config.epochs):
+            order = torch.randperm(n, generator=gen)
+            for b in range(0, n, config.batch_size):
+                if config.max_steps is not None and steps >= config.max_steps:
+                    break
+                idx = order[b:b + config.batch_size]
+                x, y = data[idx], targets[idx]
+                opt.zero_grad(set_to_none=True)
+                loss = F.nll_loss(model(x), y)
+                total = loss
+                if prox_mu:
+                    total = loss + (prox_mu / 2) * sum(
+                        (p - start[k]).pow(2).sum() for k, p in params.items())
+                total.backward()
+                if control is not None:
+                    c_global, c_client = control
+                    for k, p in params.items():
+                        if p.grad is not None:
+                            p.grad.add_(c_global[k] - c_client[k])
+                opt.step()
+                steps += 1
+                loss_sum += loss.item() * len(y)
+                seen += len(y)
+    out: dict[str, Any] = {"num_samples": n, "loss": loss_sum / max(seen, 1), "steps": steps}
+    if control is not None and steps > 0:
+        c_global, c_client = control
+        scale = 1.0 / (steps * config.lr)
+        out["control_delta"] = {
+            k: (-c_global[k] + (start[k] - p.detach()) * scale) for k, p in params.items()
+        }  # c_i+ - c_i = -c + (x - y_i) / (K * lr)
+    return out
