@@ -5,6 +5,14 @@
 >>> bob = sy.VirtualWorker(hook, id="bob")
 """
 
+from .data import FederatedDataLoader, FederatedDataset, federate  # noqa: E402  (registers Dataset.federate)
+from .privacy import (  # noqa: E402  (registers .fix_precision/.share/.float_precision for the hook)
+    CKKSAggregator,
+    DPFedAvgAggregator,
+    SecureAggregator,
+    fix_precision,
+    share,
+)
 from .workers import (
     GetNotPermittedError,
     ObjectNotFoundError,
@@ -24,12 +32,11 @@ from .workers import (
     traffic_report,
 )
 
-from .data import FederatedDataLoader, FederatedDataset, federate  # noqa: E402  (registers Dataset.federate)
-
 __version__ = "0.1.0"
 
 __all__ = [
-    "TorchHook", "VirtualWorker", "FederatedDataLoader", "FederatedDataset", "federate", "PointerTensor", "ObjectPointer", "local_worker",
+    "TorchHook", "VirtualWorker", "FederatedDataLoader", "FederatedDataset", "federate",
+    "SecureAggregator", "DPFedAvgAggregator", "CKKSAggregator", "fix_precision", "share", "PointerTensor", "ObjectPointer", "local_worker",
     "send", "get", "move", "copy", "location", "traffic_report",
     "ObjectNotFoundError", "TensorsNotCollocatedError", "GetNotPermittedError",
     "WorkerNotFoundError", "RemoteValueError", "__version__",

@@ -278,9 +278,18 @@ class FederatedDataLoader:
         rng = np.random.default_rng([self.seed, self._epoch, worker_pos])
         return torch.from_numpy(rng.permutation(n))
 
-    def _worker_batches(self, shard: WorkerShard, pos: int) -> Iterator[tuple[PointerTensor, PointerTensor]]:
+    def next_epoch_indices(self) -> list[torch.Tensor]:
+        """The global sample indices of each batch the next epoch will yield, in order
+        (worker by worker). Lets a plain PyTorch loop replay exactly the same batches."""
+        out = []
+        for pos, shard in enumerate(self.federated_dataset):
+            order, idx = self._order(len(shard), pos), torch.from_numpy(shard.indices)
+            out += [idx[order[b * self.batch_size:(b + 1) * self.batch_size]]
+                    for b in range(self._num_batches(len(shard)))]
+        return out
+
+    def _worker_batches(self, shard: WorkerShard, order: torch.Tensor) -> Iterator[tuple[PointerTensor, PointerTensor]]:
         w = shard.worker
-        order = self._order(len(shard), pos)
         data_real = w.get_obj(shard.data.id_at_location)
         targets_real = w.get_obj(shard.targets.id_at_location)
         for b in range(self._num_batches(len(shard))):
@@ -292,7 +301,7 @@ class FederatedDataLoader:
 
     def __iter__(self):
         shards = list(self.federated_dataset.shards.values())
-        iters = [self._worker_batches(s, i) for i, s in enumerate(shards)]
+        iters = [self._worker_batches(s, self._order(len(s), i)) for i, s in enumerate(shards)]
         self._epoch += 1
         if not self.iter_per_worker:
             for it in iters:

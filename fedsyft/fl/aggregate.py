@@ -109,7 +109,7 @@ def fedavg(states: Sequence[Mapping[str, torch.Tensor]], sizes: Sequence[float] 
         sizes = [1] * len(states)
     weights = normalize_weights(sizes, weighting)
     out = weighted_mean([{k: s[k] for k in float_keys(states[0])} for s in states], weights)
-    for k, v in states[0].items():
+    for k in states[0]:
         if k not in out:
             out[k] = torch.stack([s[k] for s in states]).max(0).values.clone()
     return {k: out[k] for k in states[0]}

@@ -13,12 +13,13 @@ from .history import History, RoundRecord
 
 
 def train_centralized(model: nn.Module, train_set, test_set, *, epochs: int = 1,
-                      config: ClientConfig = ClientConfig(), seed: int = 0,
+                      config: ClientConfig | None = None, seed: int = 0,
                       max_steps_per_epoch: int | None = None, progress: bool = True) -> History:
     """Train on all the data in one place, one "round" per epoch, and evaluate each epoch.
 
     ``max_steps_per_epoch`` matches a federated run's budget of gradient steps.
     """
+    config = config or ClientConfig()
     data, targets = (train_set if isinstance(train_set, tuple) else (train_set.data, train_set.targets))
     tdata, ttargets = (test_set if isinstance(test_set, tuple) else (test_set.data, test_set.targets))
     cfg = ClientConfig(**{**config.as_dict(), "epochs": 1, "max_steps": max_steps_per_epoch})

@@ -22,7 +22,14 @@ from tqdm.auto import tqdm
 
 from ..data.federated import FederatedDataset
 from ..workers import copy_module, get_module, send_module
-from .aggregate import WEIGHTINGS, WeightedMean, apply_update, float_keys, normalize_weights, state_delta
+from .aggregate import (
+    WEIGHTINGS,
+    WeightedMean,
+    apply_update,
+    float_keys,
+    normalize_weights,
+    state_delta,
+)
 from .client import ClientConfig, local_train
 from .evaluate import evaluate
 from .history import History, RoundRecord
@@ -113,6 +120,9 @@ class FederatedTrainer:
         (FedAvg). Secure aggregation, DP-FedAvg and CKKS plug in here.
     checkpoint_dir: if given, ``checkpoint.pt`` is written there after every round.
     progress: show a tqdm progress bar and print accuracy per round.
+    local_train_fn: the function each client runs at its worker; same signature as
+        :func:`~fedsyft.fl.client.local_train` (e.g. ``fedsyft.privacy.dp_local_train``
+        wrapped with its noise settings for local DP-SGD).
 
     Example
     -------
@@ -120,11 +130,13 @@ class FederatedTrainer:
     """
 
     def __init__(self, model: nn.Module, federated_dataset: FederatedDataset, test_set,
-                 config: FLConfig = FLConfig(), *, aggregator: Callable | None = None,
+                 config: FLConfig | None = None, *, aggregator: Callable | None = None,
                  checkpoint_dir: str | Path | None = None, progress: bool = True,
-                 callbacks: Sequence[Callable[[FederatedTrainer, RoundRecord], Any]] = ()) -> None:
+                 callbacks: Sequence[Callable[[FederatedTrainer, RoundRecord], Any]] = (),
+                 local_train_fn: Callable[..., dict[str, Any]] = local_train) -> None:
         if not isinstance(federated_dataset, FederatedDataset):
             raise TypeError("federated_dataset must be a FederatedDataset (see dataset.federate(workers)).")
+        config = config or FLConfig()
         self.model = model
         self.fds = federated_dataset
         self.shards = list(federated_dataset)
@@ -138,6 +150,7 @@ class FederatedTrainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.progress = progress
         self.callbacks = list(callbacks)
+        self.local_train_fn = local_train_fn
         self.history = History(config=config.as_dict())
         self.round = 0
         self.c_global: dict[str, torch.Tensor] | None = None
@@ -157,7 +170,7 @@ class FederatedTrainer:
         if cfg.algorithm == "scaffold":
             c_i = self.c_clients.get(shard.worker.id) or {k: torch.zeros_like(v) for k, v in self.c_global.items()}
             kwargs["control"] = (self.c_global, c_i)
-        stats = shard.worker.execute(local_train, local, shard.data, shard.targets, cfg.client, **kwargs).get()
+        stats = shard.worker.execute(self.local_train_fn, local, shard.data, shard.targets, cfg.client, **kwargs).get()
         get_module(local)
         stats["state"] = local.state_dict()
         stats["client"] = shard.worker.id
@@ -177,7 +190,7 @@ class FederatedTrainer:
         updates = [state_delta(r["state"], global_state) for r in results]
         agg = self.aggregator(updates, weights, round=rnd, clients=[r["client"] for r in results])
         new_state = apply_update(global_state, agg, server_lr=cfg.server_lr)
-        for k, v in global_state.items():
+        for k in global_state:
             if k not in float_keys(global_state):  # integer buffers: the largest client value
                 new_state[k] = torch.stack([r["state"][k] for r in results]).max(0).values
         self.model.load_state_dict(new_state)
@@ -253,8 +266,11 @@ class FederatedTrainer:
         if not path.is_file():
             raise FileNotFoundError(f"No checkpoint at {path}; run without --resume to start fresh.")
         ck = torch.load(path, weights_only=False)
-        if ck["config"] != self.config.as_dict():
-            diff = {k: (ck["config"].get(k), v) for k, v in self.config.as_dict().items() if ck["config"].get(k) != v}
+        saved, now = dict(ck["config"]), self.config.as_dict()
+        saved.pop("rounds", None)
+        now.pop("rounds", None)  # resuming may extend a run
+        if saved != now:
+            diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
             raise ValueError(f"Checkpoint {path} was made with a different configuration: {diff} "
                              f"(saved, now). Resume with the same settings or start a new run.")
         self.model.load_state_dict(ck["model"])

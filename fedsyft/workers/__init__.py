@@ -13,7 +13,14 @@ from .hook import TorchHook, register_extension
 from .module import copy_module, get_module, module_location, move_module, send_module
 from .pointer import ObjectPointer, PointerTensor, send_tensor
 from .traffic import TrafficStats, human_bytes, nbytes_of, traffic_report
-from .worker import BaseWorker, LocalWorker, VirtualWorker, known_workers, local_worker, resolve_worker
+from .worker import (
+    BaseWorker,
+    LocalWorker,
+    VirtualWorker,
+    known_workers,
+    local_worker,
+    resolve_worker,
+)
 
 __all__ = [
     "BaseWorker", "VirtualWorker", "LocalWorker", "local_worker", "known_workers", "resolve_worker",

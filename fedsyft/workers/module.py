@@ -93,7 +93,7 @@ def send_module(module: nn.Module, worker: BaseWorker | str) -> nn.Module:
     >>> from fedsyft.workers import VirtualWorker, send
     >>> bob = VirtualWorker(id="bob_mod_doc")
     >>> model = send_module(nn.Linear(2, 1), bob)
-    >>> model.location.id, type(model.weight).__name__
+    >>> module_location(model).id, type(model.weight).__name__
     ('bob_mod_doc', 'PointerTensor')
     """
     dest = resolve_worker(worker)

@@ -148,7 +148,7 @@ class BaseWorker:
         self.traffic.commands += 1
         self.traffic.record_in(shipped)
         result = fn(*real_args, **real_kwargs)
-        return wrap_result(self, result, inputs=())
+        return wrap_result(self, result, inputs={})
 
 
 class VirtualWorker(BaseWorker):

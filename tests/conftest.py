@@ -1,0 +1,28 @@
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def hook():
+    """The classic hook, removed again after the test."""
+    import torch
+
+    import fedsyft as sy
+
+    h = sy.TorchHook(torch)
+    yield h
+    h.unhook()
+
+
+@pytest.fixture
+def workers():
+    """bob, alice and james, fresh for each test."""
+    from fedsyft import VirtualWorker
+
+    ws = [VirtualWorker(id=name) for name in ("bob", "alice", "james")]
+    yield ws
+    for w in ws:
+        w.clear_objects()
