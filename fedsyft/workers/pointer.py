@@ -146,34 +146,24 @@ class PointerTensor(torch.Tensor):
         Raises ``ObjectNotFoundError`` if it is no longer there (``get()`` twice) and
         ``GetNotPermittedError`` if it is private.
         """
-        loc = self._fs_location
-        loc.check_permitted(self._fs_id, "get()") if self._fs_id in loc._objects else loc.get_obj(self._fs_id)
-        obj = loc.rm_obj(self._fs_id)
+        obj = self._fs_location.send_back(self._fs_id)
         self._detach_from_store()
-        loc.traffic.record_out(nbytes_of(obj))
         return obj
 
     def move(self, worker: BaseWorker | str) -> PointerTensor:
         """Transfer the tensor from its worker to ``worker``; this pointer follows it."""
         dest = resolve_worker(worker)
-        src = self._fs_location
-        if dest is src:
+        if dest is self._fs_location:
             return self
-        if self._fs_id in src._objects:
-            src.check_permitted(self._fs_id, "move()")
-        obj = src.rm_obj(self._fs_id)
+        new_id = self._fs_location.transfer(self._fs_id, dest)
         self._detach_from_store()
-        n = nbytes_of(obj)
-        src.traffic.record_out(n)
-        dest.traffic.record_in(n)
-        self._attach(dest, dest.register_obj(obj))
+        self._attach(dest, new_id)
         return self
 
     def copy(self) -> PointerTensor:
         """A new object at the same worker, holding a copy of the tensor."""
         src = self._fs_location
-        src.check_permitted(self._fs_id, "copy()") if self._fs_id in src._objects else src.get_obj(self._fs_id)
-        real = self._real()
+        real = src.get_permitted(self._fs_id, "copy()")
         dup = real.detach().clone().requires_grad_(real.requires_grad)
         src.traffic.commands += 1
         return PointerTensor(src, src.register_obj(dup), dup)
@@ -279,34 +269,22 @@ class ObjectPointer:
         return local_worker
 
     def get(self) -> Any:
-        loc = self.location
-        if self.id_at_location in loc._objects:
-            loc.check_permitted(self.id_at_location, "get()")
-        obj = loc.rm_obj(self.id_at_location)
+        obj = self.location.send_back(self.id_at_location)
         self._finalizer.detach()
-        loc.traffic.record_out(nbytes_of(obj))
         return obj
 
     def move(self, worker) -> ObjectPointer:
         dest = resolve_worker(worker)
-        src = self.location
-        if dest is src:
-            return self
-        if self.id_at_location in src._objects:
-            src.check_permitted(self.id_at_location, "move()")
-        obj = src.rm_obj(self.id_at_location)
-        self._finalizer.detach()
-        n = nbytes_of(obj)
-        src.traffic.record_out(n)
-        dest.traffic.record_in(n)
-        self.location, self.id_at_location = dest, dest.register_obj(obj)
-        self._finalizer = weakref.finalize(self, dest._forget, self.id_at_location)
+        if dest is not self.location:
+            new_id = self.location.transfer(self.id_at_location, dest)
+            self._finalizer.detach()
+            self.location, self.id_at_location = dest, new_id
+            self._finalizer = weakref.finalize(self, dest._forget, new_id)
         return self
 
     def copy(self) -> ObjectPointer:
         src = self.location
-        src.check_permitted(self.id_at_location, "copy()")
-        dup = _copy.deepcopy(src.get_obj(self.id_at_location))
+        dup = _copy.deepcopy(src.get_permitted(self.id_at_location, "copy()"))
         return ObjectPointer(src, src.register_obj(dup))
 
     def __repr__(self) -> str:

@@ -98,6 +98,28 @@ class BaseWorker:
                 f"Compute on it remotely (send the model to the data) and get() only results."
             )
 
+    def get_permitted(self, obj_id: int, action: str) -> Any:
+        """The object under ``obj_id`` if it exists and is not private (else raise)."""
+        obj = self.get_obj(obj_id)
+        self.check_permitted(obj_id, action)
+        return obj
+
+    def send_back(self, obj_id: int) -> Any:
+        """``get()``: remove a (non-private) object and count its bytes as leaving this worker."""
+        self.get_permitted(obj_id, "get()")
+        obj = self.rm_obj(obj_id)
+        self.traffic.record_out(nbytes_of(obj))
+        return obj
+
+    def transfer(self, obj_id: int, dest: BaseWorker) -> int:
+        """``move()``: hand a (non-private) object to ``dest``; returns its id there."""
+        self.get_permitted(obj_id, "move()")
+        obj = self.rm_obj(obj_id)
+        n = nbytes_of(obj)
+        self.traffic.record_out(n)
+        dest.traffic.record_in(n)
+        return dest.register_obj(obj)
+
     def rm_obj(self, obj_id: int) -> Any:
         """Remove and return the object under ``obj_id``."""
         obj = self.get_obj(obj_id)
