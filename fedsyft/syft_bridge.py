@@ -600,6 +600,8 @@ class SyftFederation:
         acct = self.scientist_account
         for site in self.sites.values():
             site.ensure_up()
+            if site.scientist is not None:  # already registered and logged in here
+                continue
             with _quiet(self.quiet):
                 _check(site.owner.register(name=acct.name, email=acct.email, password=acct.password,
                                            password_verify=acct.password, institution=acct.institution),

@@ -84,7 +84,8 @@ def local_train(
     seed: seeds the batch order and any dropout, so a round is reproducible.
     prox_mu: FedProx's proximal weight mu: adds ``mu/2 * ||w - w_global||^2`` to the loss.
     control: SCAFFOLD's ``(c_global, c_client)`` control variates, keyed by parameter name.
-        The gradient is corrected by ``c_global - c_client``, and the result holds
+        Each step is corrected by ``-lr * (c_global - c_client)`` (after the optimizer step,
+        as in NIID-Bench, so momentum does not amplify it), and the result holds
         ``control_delta``, the change of the client's control variate (option II).
 
     Returns
@@ -124,12 +125,16 @@ def local_train(
                     total = loss + (prox_mu / 2) * sum(
                         (p - start[k]).pow(2).sum() for k, p in params.items())
                 total.backward()
-                if control is not None:
-                    c_global, c_client = control
-                    for k, p in params.items():
-                        if p.grad is not None:
-                            p.grad.add_(c_global[k] - c_client[k])
                 opt.step()
+                if control is not None:
+                    # y <- y - lr * (c - c_i), applied after the optimizer step (as NIID-Bench
+                    # does), so momentum does not amplify the correction: with plain SGD this
+                    # equals adding (c - c_i) to the gradient; with momentum 0.9 adding it to
+                    # the gradient made SCAFFOLD diverge (c_i then already includes momentum).
+                    c_global, c_client = control
+                    with torch.no_grad():
+                        for k, p in params.items():
+                            p.sub_(config.lr * (c_global[k] - c_client[k]))
                 steps += 1
                 loss_sum += loss.item() * len(y)
                 seen += len(y)

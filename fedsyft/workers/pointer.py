@@ -334,7 +334,7 @@ def resolve_for_execution(worker: BaseWorker, args, kwargs):
                     f"'{module_location(a).id}'. Send or move the model to '{worker.id}'."
                 )
             return remote_module(a)
-        shipped += nbytes_of(a) if isinstance(a, torch.Tensor) else 0
+        shipped += nbytes_of(a)  # plain arguments travel with the command (e.g. SCAFFOLD controls)
         return a
 
     r_args = tuple(resolve(a) for a in args)
