@@ -1,8 +1,9 @@
-import os
+import matplotlib
+import pytest
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-
-import pytest  # noqa: E402
+# Agg for this process only: setting MPLBACKEND in the environment would leak into the
+# notebook kernels that nbval starts, and their figures would vanish.
+matplotlib.use("Agg")
 
 
 @pytest.fixture

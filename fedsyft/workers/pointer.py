@@ -312,6 +312,11 @@ def send_tensor(tensor: torch.Tensor, worker: BaseWorker | str, *, private: bool
     return PointerTensor(dest, dest.register_obj(dup, private=private), dup)
 
 
+def _tensor_payload(obj: Any) -> int:
+    """Bytes of the tensors inside an argument (containers searched); scalars count as 0."""
+    return sum(nbytes_of(t) for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor))
+
+
 def resolve_for_execution(worker: BaseWorker, args, kwargs):
     """Replace pointers (tensors, objects, sent modules) by the objects they point to."""
     from .module import is_sent, module_location, remote_module
@@ -334,7 +339,7 @@ def resolve_for_execution(worker: BaseWorker, args, kwargs):
                     f"'{module_location(a).id}'. Send or move the model to '{worker.id}'."
                 )
             return remote_module(a)
-        shipped += nbytes_of(a)  # plain arguments travel with the command (e.g. SCAFFOLD controls)
+        shipped += _tensor_payload(a)  # tensors travel with the command (e.g. SCAFFOLD controls)
         return a
 
     r_args = tuple(resolve(a) for a in args)
