@@ -120,11 +120,11 @@ def local_train(
                 x, y = data[idx], targets[idx]
                 opt.zero_grad(set_to_none=True)
                 loss = F.nll_loss(model(x), y)
-                total = loss
-                if prox_mu:
-                    total = loss + (prox_mu / 2) * sum(
-                        (p - start[k]).pow(2).sum() for k, p in params.items())
-                total.backward()
+                loss.backward()
+                if prox_mu:  # the gradient of mu/2 * ||w - w_global||^2, added directly
+                    for k, p in params.items():
+                        if p.grad is not None:
+                            p.grad.add_(p.detach() - start[k], alpha=prox_mu)
                 opt.step()
                 if control is not None:
                     # y <- y - lr * (c - c_i), applied after the optimizer step (as NIID-Bench
