@@ -55,6 +55,9 @@ def _value_read_error(what: str, ptr: PointerTensor | None = None) -> RemoteValu
     )
 
 
+_SHELLS: dict[tuple[torch.Size, torch.dtype], torch.Tensor] = {}
+
+
 class PointerTensor(torch.Tensor):
     """A pointer to a tensor stored at a worker.
 
@@ -78,7 +81,12 @@ class PointerTensor(torch.Tensor):
     def __new__(cls, location: BaseWorker, id_at_location: int, real: torch.Tensor | None = None):
         if real is None:
             real = location.get_obj(id_at_location)
-        shell = torch.empty(real.shape, dtype=real.dtype, device="meta")
+        key = (real.shape, real.dtype)
+        shell = _SHELLS.get(key)
+        if shell is None:  # a data-less tensor that carries shape and dtype
+            shell = _SHELLS[key] = torch.empty(real.shape, dtype=real.dtype, device="meta")
+            if len(_SHELLS) > 4096:
+                _SHELLS.clear()
         ptr = torch.Tensor._make_subclass(cls, shell, False)
         ptr._attach(location, id_at_location)
         return ptr
@@ -184,26 +192,13 @@ class PointerTensor(torch.Tensor):
         if func in _VALUE_READS:
             ptrs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, PointerTensor)]
             raise _value_read_error(_VALUE_READS[func], ptrs[0] if ptrs else None)
-        flat, spec = tree_flatten((args, kwargs))
-        location: BaseWorker | None = None
-        first: PointerTensor | None = None
-        for a in flat:
-            if isinstance(a, PointerTensor):
-                if location is None:
-                    location, first = a._fs_location, a
-                elif a._fs_location is not location:
-                    raise TensorsNotCollocatedError(
-                        f"{_name(func)} mixes a tensor at worker '{location.id}' with one at "
-                        f"worker '{a._fs_location.id}'. Move them to one worker first, e.g. "
-                        f"`ptr.move({location.id})`, or get() both."
-                    )
-        for a in flat:
-            if isinstance(a, torch.Tensor) and not isinstance(a, PointerTensor):
-                raise TensorsNotCollocatedError(
-                    f"{_name(func)} mixes a pointer to worker '{location.id}' with a local "
-                    f"tensor of shape {tuple(a.shape)}. Send the local tensor to the same "
-                    f"worker first (`t.send({location.id})`), or get() the pointer."
-                )
+        # Fast path (most calls): no nested containers, so no pytree round trip.
+        nested = any(map(_holds_tensors, args)) or any(map(_holds_tensors, kwargs.values()))
+        if nested:
+            flat, spec = tree_flatten((args, kwargs))
+        else:
+            flat, spec = [*args, *kwargs.values()], None
+        location = _common_location(func, flat)
         location._check_alive()
         inputs: dict[int, PointerTensor] = {}
         real_flat = []
@@ -214,12 +209,47 @@ class PointerTensor(torch.Tensor):
                 real_flat.append(real)
             else:
                 real_flat.append(a)
-        r_args, r_kwargs = tree_unflatten(real_flat, spec)
+        if spec is not None:
+            r_args, r_kwargs = tree_unflatten(real_flat, spec)
+        else:
+            r_args = real_flat[:len(args)]
+            r_kwargs = dict(zip(kwargs, real_flat[len(args):]))
         location.traffic.commands += 1
         result = func(*r_args, **r_kwargs)
         if func not in _METADATA and _reads_values(result):
-            raise _value_read_error(_name(func), first)
+            raise _value_read_error(_name(func), next(iter(inputs.values()), None))
         return wrap_result(location, result, inputs)
+
+
+def _holds_tensors(a: Any) -> bool:
+    """A container argument (e.g. the list of ``torch.cat``) with tensors inside."""
+    if isinstance(a, dict):
+        return True
+    return isinstance(a, (list, tuple)) and any(isinstance(x, (torch.Tensor, list, tuple, dict)) for x in a)
+
+
+def _common_location(func, flat: list) -> BaseWorker:
+    """The one worker all pointers in ``flat`` point to; raise if they differ or a local
+    tensor is mixed in."""
+    location: BaseWorker | None = None
+    for a in flat:
+        if isinstance(a, PointerTensor):
+            if location is None:
+                location = a._fs_location
+            elif a._fs_location is not location:
+                raise TensorsNotCollocatedError(
+                    f"{_name(func)} mixes a tensor at worker '{location.id}' with one at "
+                    f"worker '{a._fs_location.id}'. Move them to one worker first, e.g. "
+                    f"`ptr.move({location.id})`, or get() both."
+                )
+    for a in flat:
+        if isinstance(a, torch.Tensor) and not isinstance(a, PointerTensor):
+            raise TensorsNotCollocatedError(
+                f"{_name(func)} mixes a pointer to worker '{location.id}' with a local "
+                f"tensor of shape {tuple(a.shape)}. Send the local tensor to the same "
+                f"worker first (`t.send({location.id})`), or get() the pointer."
+            )
+    return location
 
 
 def _name(func) -> str:
