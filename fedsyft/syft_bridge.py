@@ -123,9 +123,9 @@ def import_syft() -> Any:
 
     Example
     -------
-    >>> sy = import_syft()  # doctest: +SKIP
-    >>> sy.__version__  # doctest: +SKIP
-    '0.9.5'
+    ::
+
+        sy = import_syft()   # syft 0.9.5, or an ImportError with the install command
     """
     try:
         import syft
@@ -452,11 +452,13 @@ class SyftFederation:
 
     Example
     -------
-    >>> fed = SyftFederation(["bob", "alice"]).launch()  # doctest: +SKIP
-    >>> fed.upload_shards(shards); fed.login_scientist(); fed.request_training()  # doctest: +SKIP
-    >>> print(fed.review("bob")); fed.approve()  # doctest: +SKIP
-    >>> history = fed.fit(model, FLConfig(rounds=2), test)  # doctest: +SKIP
-    >>> fed.land()  # doctest: +SKIP
+    ::
+
+        fed = SyftFederation(["bob", "alice"]).launch()
+        fed.upload_shards(shards); fed.login_scientist(); fed.request_training()
+        print(fed.review("bob")); fed.approve()
+        history = fed.fit(model, FLConfig(rounds=2), test)
+        fed.land()
     """
 
     def __init__(self, names: Sequence[str] = ("bob", "alice"), *, loopback: bool = False,
