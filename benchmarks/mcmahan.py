@@ -29,13 +29,12 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
+from _common import machine_label  # noqa: E402  (benchmarks/ is on sys.path)
 
 import fedsyft as sy
 from fedsyft.data import MNIST
@@ -48,20 +47,6 @@ MODES = {
     "quick": {"model": "mcmahan_2nn", "target": 0.97, "max_rounds": 50},
 }
 PAPER = {"mcmahan_cnn": {"IID": 20, "non-IID": 229, "target": 0.99}}
-
-
-def machine_label() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "?"
-    gpu = "no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), {gpu}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -30,8 +30,6 @@ import argparse
 import copy
 import datetime as _dt
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _common import machine_label  # noqa: E402  (benchmarks/ is on sys.path)
 
 import fedsyft as sy
 from fedsyft.data import MNIST
@@ -49,20 +48,6 @@ from fedsyft.partition import IID
 
 MODES = {"quick": {"samples": 12_000, "rounds": 3, "test": 2_000},
          "full": {"samples": 60_000, "rounds": 5, "test": 10_000}}
-
-
-def machine_label() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "?"
-    gpu = "no GPU" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), {gpu}")
 
 
 def plain_local_sgd(model, x, y, *, epochs, batch_size, lr, seed) -> int:
