@@ -21,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.federated import FederatedDataset
-from ..workers import copy_module, get_module, send_module
+from ..workers import copy_module, discard_module, get_module, send_module
 from .aggregate import (
     WEIGHTINGS,
     WeightedMean,
@@ -82,6 +82,21 @@ class FLConfig:
         return d
 
 
+def _float_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Runs at the worker: a copy of the float entries of the model's state."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if torch.is_floating_point(v)}
+
+
+def _update_at_worker(model: nn.Module, start: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Runs at the worker: the client's update ``trained - start`` over float entries."""
+    return state_delta(model.state_dict(), start)
+
+
+def _counters(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Runs at the worker: the integer buffers (e.g. batch norm's num_batches_tracked)."""
+    return {k: v.clone() for k, v in model.state_dict().items() if not torch.is_floating_point(v)}
+
+
 def client_seed(seed: int, rnd: int, client: int) -> int:
     return (seed * 1_000_003 + rnd * 1_009 + client) % (2**63)
 
@@ -117,7 +132,10 @@ class FederatedTrainer:
     test_set: a dataset with ``.data``/``.targets`` (or a ``(data, targets)`` pair).
     config: see :class:`FLConfig`.
     aggregator: combines client updates; default :class:`~fedsyft.fl.aggregate.WeightedMean`
-        (FedAvg). Secure aggregation, DP-FedAvg and CKKS plug in here.
+        (FedAvg). Secure aggregation, DP-FedAvg and CKKS plug in here. An aggregator with
+        ``remote_updates = True`` never lets the trained models leave the clients: each update
+        is computed and kept at its worker, and ``aggregator.aggregate_remote(update_pointers,
+        weights, template=..., round=..., clients=...)`` receives pointers to them.
     checkpoint_dir: if given, ``checkpoint.pt`` is written there after every round.
     progress: show a tqdm progress bar and print accuracy per round.
     local_train_fn: the function each client runs at its worker; same signature as
@@ -152,6 +170,7 @@ class FederatedTrainer:
         self.callbacks = list(callbacks)
         self.local_train_fn = local_train_fn
         self.history = History(config=config.as_dict())
+        self._global_float: dict[str, torch.Tensor] = {}
         self.round = 0
         self.c_global: dict[str, torch.Tensor] | None = None
         self.c_clients: dict[str, dict[str, torch.Tensor]] = {}
@@ -170,10 +189,19 @@ class FederatedTrainer:
         if cfg.algorithm == "scaffold":
             c_i = self.c_clients.get(shard.worker.id) or {k: torch.zeros_like(v) for k, v in self.c_global.items()}
             kwargs["control"] = (self.c_global, c_i)
+        remote = getattr(self.aggregator, "remote_updates", False)
+        if remote:  # the worker keeps the weights it received, to compute its update itself
+            start = shard.worker.execute(_float_state, local)
         stats = shard.worker.execute(self.local_train_fn, local, shard.data, shard.targets, cfg.client, **kwargs).get()
+        stats["client"] = shard.worker.id
+        if remote:
+            # The update is computed at the worker and stays there; only counters come back.
+            stats["update"] = shard.worker.execute(_update_at_worker, local, start)
+            stats["state"] = shard.worker.execute(_counters, local).get()
+            discard_module(local)
+            return stats
         get_module(local)
         stats["state"] = local.state_dict()
-        stats["client"] = shard.worker.id
         return stats
 
     # -- one round ----------------------------------------------------------------------
@@ -185,10 +213,16 @@ class FederatedTrainer:
         before = _traffic(workers)
         chosen = sample_clients(len(self.shards), cfg.num_selected, seed=cfg.seed, rnd=rnd)
         global_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._global_float = {k: global_state[k] for k in float_keys(global_state)}
         results = [self.client_update(self.shards[i], rnd, i) for i in chosen]
         weights = normalize_weights([r["num_samples"] for r in results], cfg.weighting)
-        updates = [state_delta(r["state"], global_state) for r in results]
-        agg = self.aggregator(updates, weights, round=rnd, clients=[r["client"] for r in results])
+        clients = [r["client"] for r in results]
+        if getattr(self.aggregator, "remote_updates", False):
+            agg = self.aggregator.aggregate_remote([r["update"] for r in results], weights,
+                                                   template=self._global_float, round=rnd, clients=clients)
+        else:
+            updates = [state_delta(r["state"], global_state) for r in results]
+            agg = self.aggregator(updates, weights, round=rnd, clients=clients)
         new_state = apply_update(global_state, agg, server_lr=cfg.server_lr)
         for k in global_state:
             if k not in float_keys(global_state):  # integer buffers: the largest client value

@@ -10,7 +10,14 @@ from .errors import (
 )
 from .functional import copy, get, location, move, send
 from .hook import TorchHook, register_extension
-from .module import copy_module, get_module, module_location, move_module, send_module
+from .module import (
+    copy_module,
+    discard_module,
+    get_module,
+    module_location,
+    move_module,
+    send_module,
+)
 from .pointer import ObjectPointer, PointerTensor, send_tensor
 from .traffic import TrafficStats, human_bytes, nbytes_of, traffic_report
 from .worker import (
@@ -26,7 +33,7 @@ __all__ = [
     "BaseWorker", "VirtualWorker", "LocalWorker", "local_worker", "known_workers", "resolve_worker",
     "PointerTensor", "ObjectPointer", "send_tensor", "TorchHook", "register_extension",
     "send", "get", "move", "copy", "location",
-    "send_module", "get_module", "move_module", "copy_module", "module_location",
+    "send_module", "get_module", "discard_module", "move_module", "copy_module", "module_location",
     "TrafficStats", "traffic_report", "nbytes_of", "human_bytes",
     "WorkerError", "ObjectNotFoundError", "TensorsNotCollocatedError", "GetNotPermittedError",
     "WorkerNotFoundError", "RemoteValueError",

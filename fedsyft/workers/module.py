@@ -130,6 +130,16 @@ def get_module(module: nn.Module) -> nn.Module:
     return module
 
 
+def discard_module(module: nn.Module) -> None:
+    """Delete a sent model at its worker without bringing it back (nothing travels)."""
+    worker = module_location(module)
+    if worker is None:
+        raise ObjectNotFoundError("This model is not at any worker; there is nothing to discard.")
+    worker._forget(module.__dict__[_ID])
+    _release_pointers(module)
+    _mark(module, None, None)
+
+
 def move_module(module: nn.Module, worker: BaseWorker | str) -> nn.Module:
     """Transfer a sent model from its worker to ``worker`` (counted on both)."""
     dest = resolve_worker(worker)

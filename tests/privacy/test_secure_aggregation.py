@@ -62,6 +62,27 @@ def test_secure_aggregator_in_the_federated_loop_equals_fedavg():
     assert extra["secure_bytes"] > extra["plain_bytes"] > 0
 
 
+def test_in_the_loop_no_client_model_or_update_ever_reaches_the_server(monkeypatch):
+    """The server process only reconstructs the sum: trained models are never fetched and
+    every client deletes its update once it is shared."""
+    import fedsyft.fl.loop as loop
+
+    def no_fetch(model):
+        raise AssertionError("a trained client model was fetched by the server")
+
+    monkeypatch.setattr(loop, "get_module", no_fetch)
+    ws = workers("bob", "alice", "charlie")
+    fds = federate(tiny_dataset(), ws)
+    model = tiny_model()
+    cfg = FLConfig(rounds=1, client=ClientConfig(batch_size=16, lr=0.1), seed=5)
+    tr = FederatedTrainer(model, fds, tiny_dataset(60, seed=1)[:], cfg,
+                          aggregator=SecureAggregator(report_error=True), progress=False)
+    tr.run()
+    assert tr.history.rounds[-1].extra["max_abs_error"] < TOL
+    for w in ws:  # only the private data shards remain at the clients
+        assert sorted(w._objects) == sorted([fds[w].data.id_at_location, fds[w].targets.id_at_location])
+
+
 def test_overflow_and_gone_holders_are_reported():
     holders = workers("h1", "h2")
     with pytest.raises(OverflowError, match="safe range"):
