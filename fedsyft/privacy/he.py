@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from ..fl.aggregate import weighted_mean
+from ..workers import ObjectPointer
 from ._flat import check_updates, flatten_update, unflatten_update
 
 
@@ -48,6 +49,23 @@ def _tenseal():
         raise ImportError("CKKS aggregation needs TenSEAL: pip install tenseal "
                           "(or pip install 'fedsyft[privacy]').") from err
     return ts
+
+
+_CONTEXTS: dict[int, Any] = {}
+
+
+def _encrypt_at_client(update: Mapping[str, torch.Tensor], keys: Sequence[str], weight: float,
+                       public_context: bytes, slots: int) -> list[bytes]:
+    """Runs at the client: encrypt ``weight * update`` with the public context, in chunks."""
+    ts = _tenseal()
+    key = hash(public_context)
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        ctx = _CONTEXTS[key] = ts.context_from(public_context)
+        if ctx.is_private():
+            raise ValueError("Clients must get the public context (make_context_public()).")
+    arr = (flatten_update(update, keys) * weight).numpy()
+    return [ts.ckks_vector(ctx, arr[i:i + slots]).serialize() for i in range(0, max(len(arr), 1), slots)]
 
 
 class CKKSAggregator:
@@ -78,6 +96,7 @@ class CKKSAggregator:
     """
 
     name = "ckks"
+    remote_updates = True  # in FederatedTrainer, clients encrypt at their workers
 
     def __init__(self, *, poly_modulus_degree: int = 8192,
                  coeff_mod_bit_sizes: Sequence[int] = (60, 40, 40, 60),
@@ -134,36 +153,63 @@ class CKKSAggregator:
     # -- one round ----------------------------------------------------------------------
     def __call__(self, updates: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float], *,
                  round: int = 0, clients: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Aggregate plain update dicts held by the caller (it encrypts on the clients' behalf)."""
         keys = check_updates(updates, weights)
-        like = {k: updates[0][k] for k in keys}
         t0 = time.perf_counter()
-        uploads, n = [], 0
-        for u, w in zip(updates, weights):
-            vec = flatten_update(u, keys) * float(w)
-            n = vec.numel()
-            uploads.append(self.encrypt(vec.numpy()))
+        uploads = [self.encrypt((flatten_update(u, keys) * float(w)).numpy()) for u, w in zip(updates, weights)]
+        return self._finish(uploads, {k: updates[0][k] for k in keys}, updates, weights, round, t0)
+
+    def aggregate_remote(self, updates: Sequence[ObjectPointer], weights: Sequence[float], *,
+                         template: Mapping[str, torch.Tensor], round: int = 0,
+                         clients: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """The loop's path: each client encrypts its update *at its worker* with the public
+        context; only ciphertexts travel (counted), the server adds them, the key holder
+        decrypts the sum.
+
+        Parameters
+        ----------
+        updates: pointers to each client's update dict, at that client's worker.
+        weights: the FedAvg weights.
+        template: the global model's float entries (names, shapes, dtypes of the result).
+        """
+        if len(updates) != len(weights) or not updates:
+            raise ValueError(f"{len(updates)} updates but {len(weights)} weights.")
+        keys = list(template)
+        t0 = time.perf_counter()
+        uploads = [u.location.execute(_encrypt_at_client, u, keys, float(w), self.public_context_bytes,
+                                      self.slots).get() for u, w in zip(updates, weights)]
+        plain = ([u.location.get_obj(u.id_at_location) for u in updates] if self.report_error else None)
+        for u in updates:  # the clients delete their plaintext updates
+            u.location._forget(u.id_at_location)
+        return self._finish(uploads, dict(template), plain, weights, round, t0)
+
+    def _finish(self, uploads: list[list[bytes]], like: Mapping[str, torch.Tensor],
+                plain_updates, weights: Sequence[float], round: int, t0: float) -> dict[str, torch.Tensor]:
+        n = sum(t.numel() for t in like.values())
         t1 = time.perf_counter()
         summed = self.add_encrypted(uploads)
         t2 = time.perf_counter()
         result = unflatten_update(self.decrypt(summed, n), like)
         t3 = time.perf_counter()
-        plain = weighted_mean(updates, weights)
-        t4 = time.perf_counter()
-        elem = updates[0][keys[0]].element_size() if keys else 4
+        elem = next(iter(like.values())).element_size() if like else 4
         info: dict[str, Any] = {
             "round": round,
             "ckks_bytes_up": sum(len(c) for chunks in uploads for c in chunks),
             "ckks_bytes_down": sum(len(c) for c in summed),
-            "plain_bytes": len(updates) * n * elem,
+            "plain_bytes": len(uploads) * n * elem,
             "public_context_bytes": len(self.public_context_bytes),
             "ciphertexts_per_client": len(uploads[0]),
             "encrypt_seconds": t1 - t0, "aggregate_seconds": t2 - t1, "decrypt_seconds": t3 - t2,
-            "ckks_seconds": t3 - t0, "plain_seconds": t4 - t3,
+            "ckks_seconds": t3 - t0,
         }
-        if self.report_error:
-            info["max_abs_error"] = max(
-                (float((result[k].double() - plain[k].double()).abs().max()) for k in keys
-                 if plain[k].numel()), default=0.0)
+        if plain_updates is not None:  # the plaintext mean, for comparison (a diagnostic)
+            t4 = time.perf_counter()
+            plain = weighted_mean(plain_updates, weights)
+            info["plain_seconds"] = time.perf_counter() - t4
+            if self.report_error:
+                info["max_abs_error"] = max(
+                    (float((result[k].double() - plain[k].double()).abs().max()) for k in like
+                     if plain[k].numel()), default=0.0)
         self.last_round_info = info
         return result
 

@@ -61,3 +61,26 @@ def test_ckks_in_the_federated_loop(agg):
         states.append(model.state_dict())
     for k in states[0]:
         assert torch.allclose(states[0][k], states[1][k], atol=1e-4)
+
+
+def test_in_the_loop_clients_encrypt_at_their_workers(agg, monkeypatch):
+    """No trained model is fetched; what leaves each client is ciphertext, counted as traffic."""
+    import fedsyft.fl.loop as loop
+
+    def no_fetch(model):
+        raise AssertionError("a trained client model was fetched by the server")
+
+    monkeypatch.setattr(loop, "get_module", no_fetch)
+    ws = workers("bob", "alice")
+    fds = federate(tiny_dataset(), ws)
+    cfg = FLConfig(rounds=1, client=ClientConfig(batch_size=16, lr=0.1), seed=0)
+    before = [w.traffic.bytes_out for w in ws]
+    tr = FederatedTrainer(tiny_model(), fds, tiny_dataset(60, seed=1)[:], cfg, aggregator=agg, progress=False)
+    tr.run()
+    info = tr.history.rounds[-1].extra
+    assert info["max_abs_error"] < 1e-3
+    sent = [w.traffic.bytes_out - b for w, b in zip(ws, before)]
+    # the ciphertexts left the clients (serialized sizes differ a little between clients)
+    assert sum(sent) >= info["ckks_bytes_up"] and min(sent) > 0.4 * info["ckks_bytes_up"]
+    for w in ws:  # only the private data shards remain
+        assert sorted(w._objects) == sorted([fds[w].data.id_at_location, fds[w].targets.id_at_location])
