@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
-from _common import machine_label  # noqa: E402  (benchmarks/ is on sys.path)
+from _common import apply_mode, machine_label, write_results  # noqa: E402  (benchmarks/ is on sys.path)
 
 import fedsyft as sy
 from fedsyft.data import MNIST
@@ -71,14 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    mode = dict(MODES[args.mode])
-    for k in ("model", "target", "max_rounds"):
-        if getattr(args, k) is not None:
-            mode[k] = getattr(args, k)
-    custom = any(getattr(args, k) is not None for k in ("model", "target", "max_rounds"))
-    mode_label = args.mode + (" (custom)" if custom else "")
+    mode, mode_label = apply_mode(args, MODES, ("model", "target", "max_rounds"))
     date, machine = _dt.date.today().isoformat(), machine_label()
     num_selected = max(1, round(args.fraction * args.clients))
     train, test = MNIST("train"), MNIST("test")
@@ -131,15 +123,12 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print()
     print(table)
-    out = args.out or Path(__file__).resolve().parent / "results" / f"mcmahan_{args.mode}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    write_results("mcmahan", args, {
         "benchmark": "mcmahan2017_mnist", "mode": mode_label, "machine": machine, "date": date,
         "setup": {**mode, "clients": args.clients, "num_selected": num_selected, "epochs": args.epochs,
                   "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed},
         "paper": PAPER, "results": results, "table": table,
-    }, indent=2))
-    print(f"wrote {out}")
+    })
     return 0
 
 

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
-from _common import machine_label  # noqa: E402  (benchmarks/ is on sys.path)
+from _common import apply_mode, machine_label, write_results  # noqa: E402  (benchmarks/ is on sys.path)
 
 import fedsyft as sy
 from fedsyft.data import MNIST
@@ -86,14 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    mode = dict(MODES[args.mode])
-    for k in ("rounds", "epochs", "max_steps"):
-        if getattr(args, k) is not None:
-            mode[k] = getattr(args, k)
-    custom = any(getattr(args, k) is not None for k in ("rounds", "epochs", "max_steps"))
-    mode_label = args.mode + (" (custom)" if custom else "")
+    mode, mode_label = apply_mode(args, MODES, ("rounds", "epochs", "max_steps"))
     date = _dt.date.today().isoformat()
     machine = machine_label()
     train, test = MNIST("train"), MNIST("test")
@@ -143,15 +135,12 @@ def main(argv=None) -> int:
     print()
     print(table)
 
-    out = args.out or Path(__file__).resolve().parent / "results" / f"niid_bench_{args.mode}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    write_results("niid_bench", args, {
         "benchmark": "niid_bench_mnist", "mode": mode_label, "machine": machine, "date": date,
         "setup": {**mode, "parties": args.parties, "model": "simple_cnn", "batch_size": args.batch_size,
                   "lr": args.lr, "momentum": args.momentum, "mu": args.mu, "seed": args.seed},
         "published": PUBLISHED, "results": results, "seconds_total": total, "table": table,
-    }, indent=2))
-    print(f"wrote {out}")
+    })
     return 0
 
 

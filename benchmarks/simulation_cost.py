@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as _dt
-import json
 import statistics
 import sys
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import machine_label  # noqa: E402  (benchmarks/ is on sys.path)
+from _common import apply_mode, machine_label, write_results  # noqa: E402  (benchmarks/ is on sys.path)
 
 import fedsyft as sy
 from fedsyft.data import MNIST
@@ -103,13 +102,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    mode = dict(MODES[args.mode])
-    for k in ("samples", "rounds"):
-        if getattr(args, k) is not None:
-            mode[k] = getattr(args, k)
-    mode_label = args.mode + (" (custom)" if args.samples or args.rounds else "")
+    mode, mode_label = apply_mode(args, MODES, ("samples", "rounds"))
     date, machine = _dt.date.today().isoformat(), machine_label()
     train_full, test_full = MNIST("train"), MNIST("test")
     rng = np.random.default_rng(args.seed)
@@ -158,14 +151,10 @@ def main(argv=None) -> int:
     table = "\n".join(lines)
     print()
     print(table)
-    out = args.out or Path(__file__).resolve().parent / "results" / f"simulation_cost_{args.mode}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "simulation_cost", "mode": mode_label, "machine": machine,
-                               "date": date, "setup": {**mode, **{k: v for k, v in vars(args).items()
-                                                                  if k not in ("out",)}},
-                               "results": {str(k): v for k, v in results.items()}, "table": table},
-                              indent=2, default=str))
-    print(f"wrote {out}")
+    write_results("simulation_cost", args, {
+        "benchmark": "simulation_cost", "mode": mode_label, "machine": machine, "date": date,
+        "setup": {**mode, **{k: v for k, v in vars(args).items() if k != "out"}},
+        "results": {str(k): v for k, v in results.items()}, "table": table})
     return 0
 
 
