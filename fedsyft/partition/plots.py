@@ -92,6 +92,14 @@ def _draw_heatmap(ax: Axes, report: PartitionReport, names: list[str], *, annota
     return im
 
 
+def _figure_for(report: PartitionReport, ax: Axes | None) -> tuple[Figure, Axes]:
+    """``ax``'s figure, or a new figure (width grows with the client count) and its axes."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=(min(14.0, max(6.0, 0.12 * report.num_clients + 3)), 4.0), layout="constrained")
+    return fig, fig.add_subplot()
+
+
 def plot_stacked_bars(
     partitions: Any,
     labels: Any = None,
@@ -134,12 +142,7 @@ def plot_stacked_bars(
     """
     report = _report(partitions, labels, num_classes)
     names = _names(report.num_classes, class_names)
-    if ax is None:
-        fig = Figure(figsize=(min(14.0, max(6.0, 0.12 * report.num_clients + 3)), 4.0),
-                     layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_for(report, ax)
     _draw_bars(ax, report, names, normalize=normalize)
     ax.set_title(title if title is not None else f"mean TV distance {report.mean_tv:.3f}")
     if report.num_classes <= 20:
@@ -173,12 +176,7 @@ def plot_heatmap(
     """
     report = _report(partitions, labels, num_classes)
     names = _names(report.num_classes, class_names)
-    if ax is None:
-        fig = Figure(figsize=(min(14.0, max(6.0, 0.12 * report.num_clients + 3)), 4.0),
-                     layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = _figure_for(report, ax)
     im = _draw_heatmap(ax, report, names, annotate=annotate)
     fig.colorbar(im, ax=ax, label="samples")
     ax.set_title(title if title is not None else f"mean TV distance {report.mean_tv:.3f}")
