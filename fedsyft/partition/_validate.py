@@ -110,3 +110,13 @@ def num_samples(labels_or_n: Any, *, name: str = "labels_or_n") -> int:
 def check_num_clients(num_clients: Any, n: int) -> int:
     """``num_clients`` must be an integer in ``[1, n]``."""
     return check_int("num_clients", num_clients, lo=1, hi=n, why="at most one client per sample")
+
+
+def check_min_size_feasible(min_size: int, num_clients: int, n: int) -> None:
+    """``min_size`` samples for each of ``num_clients`` clients must fit in ``n`` samples."""
+    if min_size * num_clients > n:
+        raise ValueError(
+            f"min_size={min_size} is invalid: expected min_size * num_clients <= {n} "
+            f"(the number of samples), i.e. min_size <= {n // num_clients} for "
+            f"num_clients={num_clients}."
+        )

@@ -8,7 +8,14 @@ import numpy as np
 
 from ._base import Partitioner
 from ._utils import group_by_owner, label_groups, owner_from_counts
-from ._validate import as_labels, check_float, check_int, check_num_clients, check_seed
+from ._validate import (
+    as_labels,
+    check_float,
+    check_int,
+    check_min_size_feasible,
+    check_num_clients,
+    check_seed,
+)
 
 __all__ = ["Dirichlet", "dirichlet"]
 
@@ -114,12 +121,7 @@ def dirichlet(
     n = labels.shape[0]
     num_clients = check_num_clients(num_clients, n)
     alpha, min_size, max_tries = _check_params(alpha, min_size, max_tries)
-    if min_size * num_clients > n:
-        raise ValueError(
-            f"min_size={min_size} is invalid: expected min_size * num_clients <= {n} "
-            f"(the number of samples), i.e. min_size <= {n // num_clients} for "
-            f"num_clients={num_clients}."
-        )
+    check_min_size_feasible(min_size, num_clients, n)
     rng = np.random.default_rng(check_seed(seed))
     order, _, class_counts = label_groups(labels)
     cap = n / num_clients

@@ -8,7 +8,14 @@ import numpy as np
 
 from ._base import Partitioner
 from ._utils import safe_dirichlet, shuffled_split
-from ._validate import check_float, check_int, check_num_clients, check_seed, num_samples
+from ._validate import (
+    check_float,
+    check_int,
+    check_min_size_feasible,
+    check_num_clients,
+    check_seed,
+    num_samples,
+)
 
 __all__ = ["QuantitySkew", "quantity_skew"]
 
@@ -57,12 +64,7 @@ def quantity_skew(
     n = num_samples(labels_or_n)
     num_clients = check_num_clients(num_clients, n)
     beta, min_size = _check_params(beta, min_size)
-    if min_size * num_clients > n:
-        raise ValueError(
-            f"min_size={min_size} is invalid: expected min_size * num_clients <= {n} "
-            f"(the number of samples), i.e. min_size <= {n // num_clients} for "
-            f"num_clients={num_clients}."
-        )
+    check_min_size_feasible(min_size, num_clients, n)
     rng = np.random.default_rng(check_seed(seed))
     rest = n - min_size * num_clients
     sizes = min_size + rng.multinomial(rest, safe_dirichlet(rng, beta, num_clients))
