@@ -272,17 +272,24 @@ def wrap_result(location: BaseWorker, result: Any, inputs: dict[int, PointerTens
         if existing is not None and location.get_obj(existing._fs_id) is result:
             return existing
         return PointerTensor(location, location.register_obj(result), result)
-    if isinstance(result, (list, tuple)) and not isinstance(result, torch.Size):
+    if isinstance(result, (list, tuple)):
         if any(isinstance(r, torch.Tensor) for r in result):
             flat, spec = tree_flatten(result)
             return tree_unflatten([wrap_result(location, r, inputs) for r in flat], spec)
-        if isinstance(result, torch.Size) or not result:
-            return result
-    if result is None or isinstance(result, (torch.Size, torch.dtype, torch.device, str, bool, int,
-                                             float, complex)):
+        return result  # sizes, strides, ...: values already checked by the caller
+    if result is None or isinstance(result, (torch.dtype, torch.device, str, bool, int, float, complex)):
         return result
     if type(result).__module__.startswith("torch") and not isinstance(result, torch.nn.Module):
         return result  # e.g. hooks' RemovableHandle, grad_fn nodes
+    return ObjectPointer(location, location.register_obj(result))
+
+
+def pointer_to(location: BaseWorker, result: Any):
+    """What ``worker.execute`` returns: the result stays at the worker, whatever it is (a
+    tensor, a dict of statistics, ciphertext bytes, ...), until ``.get()`` fetches it."""
+    if isinstance(result, torch.Tensor) or (
+            isinstance(result, (list, tuple)) and any(isinstance(r, torch.Tensor) for r in result)):
+        return wrap_result(location, result, {})  # a pointer per tensor
     return ObjectPointer(location, location.register_obj(result))
 
 

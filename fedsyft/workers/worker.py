@@ -163,14 +163,14 @@ class BaseWorker:
         >>> w.execute(lambda t: t * 2, p).get()
         tensor([2., 2., 2.])
         """
-        from .pointer import resolve_for_execution, wrap_result
+        from .pointer import pointer_to, resolve_for_execution
 
         self._check_alive()
         real_args, real_kwargs, shipped = resolve_for_execution(self, args, kwargs)
         self.traffic.commands += 1
         self.traffic.record_in(shipped)
         result = fn(*real_args, **real_kwargs)
-        return wrap_result(self, result, inputs={})
+        return pointer_to(self, result)
 
 
 class VirtualWorker(BaseWorker):

@@ -31,6 +31,7 @@ def test_pointer_attributes_and_repr(workers):
     assert p.location is bob and p.owner is sy.local_worker and p.owner.id == "me"
     assert p.id_at_location in bob._objects
     assert p.shape == (2, 3) and p.dtype == torch.float32 and p.dim() == 2 and len(p) == 2
+    assert p.stride() == (3, 1) and p.is_contiguous() and p.numel() == 6
     r = repr(p)
     assert "PointerTensor" in r and "-> bob:" in r and "shape=(2, 3)" in r
 
