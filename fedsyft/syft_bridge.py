@@ -77,7 +77,7 @@ from torch import nn
 from .fl.aggregate import (
     WeightedMean,
     apply_update,
-    float_keys,
+    max_counters,
     normalize_weights,
     numpy_to_state,
     state_delta,
@@ -820,9 +820,7 @@ class SyftFederation:
         updates = [state_delta(r["state"], global_state) for r in results]
         agg = (aggregator or WeightedMean())(updates, agg_weights, round=rnd, clients=[r["client"] for r in results])
         new_state = apply_update(global_state, agg, server_lr=config.server_lr)
-        for k in global_state:
-            if k not in float_keys(global_state):
-                new_state[k] = torch.stack([r["state"][k] for r in results]).max(0).values
+        new_state.update(max_counters([r["state"] for r in results]))
         model.load_state_dict(new_state)
         acc, loss = float("nan"), float("nan")
         if test_set is not None:

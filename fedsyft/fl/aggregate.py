@@ -30,6 +30,13 @@ def float_keys(state: Mapping[str, torch.Tensor]) -> list[str]:
     return [k for k, v in state.items() if torch.is_floating_point(v)]
 
 
+def max_counters(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The integer entries (e.g. ``num_batches_tracked``) of the merged state: the largest
+    client value, since they are counters, not estimates."""
+    return {k: torch.stack([s[k] for s in states]).max(0).values.clone()
+            for k, v in states[0].items() if not torch.is_floating_point(v)}
+
+
 def state_delta(new: Mapping[str, torch.Tensor], old: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``new - old`` over the floating-point entries."""
     return {k: new[k].detach() - old[k].detach() for k in float_keys(old)}
@@ -109,9 +116,7 @@ def fedavg(states: Sequence[Mapping[str, torch.Tensor]], sizes: Sequence[float] 
         sizes = [1] * len(states)
     weights = normalize_weights(sizes, weighting)
     out = weighted_mean([{k: s[k] for k in float_keys(states[0])} for s in states], weights)
-    for k in states[0]:
-        if k not in out:
-            out[k] = torch.stack([s[k] for s in states]).max(0).values.clone()
+    out.update(max_counters(states))
     return {k: out[k] for k in states[0]}
 
 

@@ -27,6 +27,7 @@ from .aggregate import (
     WeightedMean,
     apply_update,
     float_keys,
+    max_counters,
     normalize_weights,
     state_delta,
 )
@@ -170,7 +171,6 @@ class FederatedTrainer:
         self.callbacks = list(callbacks)
         self.local_train_fn = local_train_fn
         self.history = History(config=config.as_dict())
-        self._global_float: dict[str, torch.Tensor] = {}
         self.round = 0
         self.c_global: dict[str, torch.Tensor] | None = None
         self.c_clients: dict[str, dict[str, torch.Tensor]] = {}
@@ -213,20 +213,18 @@ class FederatedTrainer:
         before = _traffic(workers)
         chosen = sample_clients(len(self.shards), cfg.num_selected, seed=cfg.seed, rnd=rnd)
         global_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-        self._global_float = {k: global_state[k] for k in float_keys(global_state)}
         results = [self.client_update(self.shards[i], rnd, i) for i in chosen]
         weights = normalize_weights([r["num_samples"] for r in results], cfg.weighting)
         clients = [r["client"] for r in results]
         if getattr(self.aggregator, "remote_updates", False):
             agg = self.aggregator.aggregate_remote([r["update"] for r in results], weights,
-                                                   template=self._global_float, round=rnd, clients=clients)
+                                                   template={k: global_state[k] for k in float_keys(global_state)},
+                                                   round=rnd, clients=clients)
         else:
             updates = [state_delta(r["state"], global_state) for r in results]
             agg = self.aggregator(updates, weights, round=rnd, clients=clients)
         new_state = apply_update(global_state, agg, server_lr=cfg.server_lr)
-        for k in global_state:
-            if k not in float_keys(global_state):  # integer buffers: the largest client value
-                new_state[k] = torch.stack([r["state"][k] for r in results]).max(0).values
+        new_state.update(max_counters([r["state"] for r in results]))  # integer buffers
         self.model.load_state_dict(new_state)
         if cfg.algorithm == "scaffold":
             self._update_controls(results)
