@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..workers import BaseWorker, PointerTensor, register_extension, resolve_worker, send_tensor
 from ..workers.pointer import wrap_result
+from .vision import TensorImageDataset
 
 
 @dataclass
@@ -42,9 +43,8 @@ def dataset_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     fedsyft's datasets and ``TensorDataset`` are used as they are; any other dataset
     (torchvision's included) is read once through its ``__getitem__``, transforms applied.
     """
-    if hasattr(dataset, "data") and hasattr(dataset, "targets") and isinstance(dataset.data, torch.Tensor) \
-            and type(dataset).__module__.startswith("fedsyft"):
-        return dataset.data, torch.as_tensor(dataset.targets)
+    if isinstance(dataset, TensorImageDataset):  # already normalised tensors
+        return dataset.data, dataset.targets
     tensors = getattr(dataset, "tensors", None)
     if isinstance(tensors, tuple) and len(tensors) == 2:
         return tensors[0], tensors[1]
