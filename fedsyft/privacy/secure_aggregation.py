@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -76,60 +76,74 @@ def _flatten_scaled(update: Mapping[str, torch.Tensor], keys: Sequence[str], wei
     return flatten_update(update, keys) * weight
 
 
+def _aggregate_vectors(make_vectors: Callable[[], list], like: Mapping[str, torch.Tensor],
+                       holders: Sequence[BaseWorker | str], clients: Sequence[BaseWorker], *,
+                       base: int, precision_fractional: int,
+                       plain_updates: Sequence[Mapping[str, torch.Tensor]] | None = None,
+                       weights: Sequence[float] = ()) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The protocol, once ``make_vectors()`` gives each client's weighted update as one flat
+    vector (at the client where possible): share, add at the holders, reconstruct the sum.
+    Traffic of every holder and client is measured around it."""
+    t0 = time.perf_counter()
+    if len(holders) < 2:
+        raise ValueError("Secure aggregation needs at least two share holders: pass the holders "
+                         "(e.g. SecureAggregator([bob, alice, charlie])) or let two or more "
+                         "clients with workers take part.")
+    hs = [resolve_worker(h) for h in holders]
+    involved = {w.id: w for w in [*hs, *clients]}
+    before = {wid: w.traffic.copy() for wid, w in involved.items()}
+    vectors = make_vectors()
+    t_share = time.perf_counter()
+    agg_vec = _share_and_sum(vectors, hs, base=base, precision_fractional=precision_fractional,
+                             headroom=_headroom(len(vectors)))
+    t_end = time.perf_counter()
+    result = unflatten_update(agg_vec, like)
+    bytes_in = sum((involved[wid].traffic - before[wid]).bytes_in for wid in involved)
+    n = agg_vec.numel()
+    elem = next(iter(like.values())).element_size() if like else 4
+    info: dict[str, Any] = {
+        "secure_bytes": int(bytes_in + len(hs) * n * 8),  # + the holders' sums to the server
+        "plain_bytes": int(len(vectors) * n * elem),
+        "secure_seconds": t_end - t0,
+        "share_seconds": t_end - t_share,
+        "holders": [h.id for h in hs],
+        "num_clients": len(vectors),
+        "precision_fractional": precision_fractional,
+    }
+    if plain_updates is not None:  # a diagnostic a real server could not compute
+        plain = weighted_mean(plain_updates, weights)
+        info["max_abs_error"] = max((float((result[k].double() - plain[k].double()).abs().max())
+                                     for k in like if plain[k].numel()), default=0.0)
+    return result, info
+
+
 def _secure_aggregate(updates: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float],
                       holders: Sequence[BaseWorker | str] | None, *,
                       clients: Sequence[BaseWorker | str | None] | None = None,
                       base: int = 10, precision_fractional: int = 10,
                       report_error: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    t0 = time.perf_counter()
     keys = check_updates(updates, weights)
-    like = {k: updates[0][k] for k in keys}
-    k_clients = len(updates)
     client_ws: list[BaseWorker | None] = []
-    for i in range(k_clients):
+    for i in range(len(updates)):
         c = clients[i] if clients is not None else None
         if isinstance(c, str):
             c = known_workers().get(c)
         client_ws.append(c if isinstance(c, BaseWorker) and c.alive else None)
-    if holders is None:
-        holders = [c for c in client_ws if c is not None]
-        if len(holders) < 2:
-            raise ValueError("Secure aggregation needs at least two share holders: pass the "
-                             "holders (e.g. SecureAggregator([bob, alice, charlie])) or the "
-                             "participating clients' workers.")
-    hs = [resolve_worker(h) for h in holders]
-    involved = {w.id: w for w in [*hs, *(c for c in client_ws if c is not None)]}
-    before = {wid: w.traffic.copy() for wid, w in involved.items()}
-    vectors = []
-    for u, w, c in zip(updates, weights, client_ws):
-        vec = flatten_update(u, keys) * float(w)
-        if c is not None:  # the update is computed at the client: place it there, no traffic
-            vec = PointerTensor(c, c.register_obj(vec), vec)
-        vectors.append(vec)
-    t_share = time.perf_counter()
-    agg_vec = _share_and_sum(vectors, hs, base=base, precision_fractional=precision_fractional,
-                             headroom=_headroom(k_clients))
-    t_end = time.perf_counter()
-    result = unflatten_update(agg_vec, like)
-    bytes_in = sum((involved[wid].traffic - before[wid]).bytes_in for wid in involved)
-    fetched = len(hs) * vectors[0].numel() * 8
-    plain_bytes = sum(flatten_update(u, keys).numel() * updates[0][keys[0]].element_size()
-                      for u in updates) if keys else 0
-    info: dict[str, Any] = {
-        "secure_bytes": int(bytes_in + fetched),
-        "plain_bytes": int(plain_bytes),
-        "secure_seconds": t_end - t0,
-        "share_seconds": t_end - t_share,
-        "holders": [h.id for h in hs],
-        "num_clients": k_clients,
-        "precision_fractional": precision_fractional,
-    }
-    if report_error:
-        plain = weighted_mean(updates, weights)
-        info["max_abs_error"] = max(
-            (float((result[k].double() - plain[k].double()).abs().max()) for k in keys if plain[k].numel()),
-            default=0.0)
-    return result, info
+    present = [c for c in client_ws if c is not None]
+
+    def make_vectors() -> list:
+        vectors = []
+        for u, w, c in zip(updates, weights, client_ws):
+            vec = flatten_update(u, keys) * float(w)
+            if c is not None:  # the update is computed at the client: place it there, no traffic
+                vec = PointerTensor(c, c.register_obj(vec), vec)
+            vectors.append(vec)
+        return vectors
+
+    return _aggregate_vectors(make_vectors, {k: updates[0][k] for k in keys},
+                              present if holders is None else holders, present, base=base,
+                              precision_fractional=precision_fractional,
+                              plain_updates=updates if report_error else None, weights=weights)
 
 
 def secure_aggregate(updates: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float],
@@ -226,36 +240,18 @@ class SecureAggregator:
         weights: the FedAvg weights.
         template: the global model's float entries (names, shapes, dtypes of the result).
         """
-        t0 = time.perf_counter()
         if len(updates) != len(weights) or not updates:
             raise ValueError(f"{len(updates)} updates but {len(weights)} weights.")
         keys = list(template)
         client_ws = [u.location for u in updates]
-        hs = [resolve_worker(h) for h in self.workers] if self.workers is not None else client_ws
-        if len(hs) < 2:
-            raise ValueError("Secure aggregation needs at least two share holders: pass the holders "
-                             "(SecureAggregator([bob, alice, charlie])) or let two or more clients take part.")
-        involved = {w.id: w for w in [*hs, *client_ws]}
-        before = {wid: w.traffic.copy() for wid, w in involved.items()}
-        vectors = [c.execute(_flatten_scaled, u, keys, float(w)) for u, w, c in zip(updates, weights, client_ws)]
-        t_share = time.perf_counter()
-        agg_vec = _share_and_sum(vectors, hs, base=self.base, precision_fractional=self.precision_fractional,
-                                 headroom=_headroom(len(updates)))
-        t_end = time.perf_counter()
-        result = unflatten_update(agg_vec, template)
-        numel = agg_vec.numel()
-        bytes_in = sum((involved[wid].traffic - before[wid]).bytes_in for wid in involved)
-        info: dict[str, Any] = {
-            "secure_bytes": int(bytes_in + len(hs) * numel * 8),
-            "plain_bytes": int(len(updates) * sum(t.numel() * t.element_size() for t in template.values())),
-            "secure_seconds": t_end - t0, "share_seconds": t_end - t_share,
-            "holders": [h.id for h in hs], "num_clients": len(updates),
-            "precision_fractional": self.precision_fractional, "round": round,
-        }
-        if self.report_error:  # a diagnostic a real server could not compute: read the updates
-            plain = weighted_mean([c.get_obj(u.id_at_location) for u, c in zip(updates, client_ws)], weights)
-            info["max_abs_error"] = max((float((result[k].double() - plain[k].double()).abs().max())
-                                         for k in keys if plain[k].numel()), default=0.0)
+        plain = ([c.get_obj(u.id_at_location) for u, c in zip(updates, client_ws)]
+                 if self.report_error else None)
+        result, info = _aggregate_vectors(
+            lambda: [c.execute(_flatten_scaled, u, keys, float(w)) for u, w, c in zip(updates, weights, client_ws)],
+            template, self.workers if self.workers is not None else client_ws, client_ws,
+            base=self.base, precision_fractional=self.precision_fractional,
+            plain_updates=plain, weights=weights)
+        info["round"] = round
         for u in updates:  # the clients delete their updates
             u.location._forget(u.id_at_location)
         self.last_round_info = info
