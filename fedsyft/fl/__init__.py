@@ -23,6 +23,7 @@ from .aggregate import (
 )
 from .aggregator import Aggregator, FunctionAggregator
 from .centralized import train_centralized
+from .checkpoint import CheckpointError
 from .client import ClientConfig, local_train, make_optimizer
 from .config import ALGORITHMS, FLConfig, client_seed, sample_clients
 from .evaluate import evaluate
@@ -36,5 +37,5 @@ __all__ = [
     "evaluate", "History", "RoundRecord", "plot_accuracy", "FLConfig", "FederatedTrainer",
     "sample_clients", "client_seed", "ALGORITHMS", "train_centralized",
     "Aggregator", "FunctionAggregator", "as_aggregator", "server_round", "TrainClients",
-    "DivergedError", "ConfigTypeError",
+    "DivergedError", "ConfigTypeError", "CheckpointError",
 ]

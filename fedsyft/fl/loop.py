@@ -21,6 +21,7 @@ from ..data.federated import FederatedDataset
 from ..workers import BaseWorker, copy_module, discard_module, get_module, send_module
 from .aggregate import as_aggregator, state_delta
 from .aggregator import Aggregator
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .client import local_train
 from .config import ALGORITHMS, FLConfig, client_seed, sample_clients
 from .history import History, RoundRecord
@@ -42,6 +43,16 @@ def _update_at_worker(model: nn.Module, start: dict[str, torch.Tensor]) -> dict[
 def _counters(model: nn.Module) -> dict[str, torch.Tensor]:
     """Runs at the worker: the integer buffers (e.g. batch norm's num_batches_tracked)."""
     return {k: v.clone() for k, v in model.state_dict().items() if not torch.is_floating_point(v)}
+
+
+CHECKPOINT_KEYS = ("round", "model", "config", "history", "c_global", "c_clients", "aggregator")
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where the model's parameters (or buffers) are; the CPU for a model without any."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 def _is_finite(update: dict[str, torch.Tensor]) -> bool:
@@ -219,19 +230,18 @@ class FederatedTrainer:
                 "aggregator": self.aggregator.state_dict()}
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(self.state(), tmp)
-        tmp.replace(path)
-        return path
+        """Write :meth:`state` to ``path`` (tensors and plain values only; see
+        :mod:`fedsyft.fl.checkpoint`)."""
+        return save_checkpoint(self.state(), path)
 
     def load_checkpoint(self, path: str | Path) -> FederatedTrainer:
-        """Restore a run saved by :meth:`save_checkpoint` (same data and config expected)."""
+        """Restore a run saved by :meth:`save_checkpoint` (same data and config expected).
+
+        Loading cannot run code (``torch.load(..., weights_only=True)``); a damaged or foreign
+        file raises :class:`~fedsyft.fl.checkpoint.CheckpointError` naming it.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"No checkpoint at {path}; run without --resume to start fresh.")
-        ck = torch.load(path, weights_only=False)
+        ck = load_checkpoint(path, required=CHECKPOINT_KEYS)
         saved, now = dict(ck["config"]), self.config.as_dict()
         saved.pop("rounds", None)
         now.pop("rounds", None)  # resuming may extend a run
@@ -239,10 +249,17 @@ class FederatedTrainer:
             diff = {k: (saved.get(k), v) for k, v in now.items() if saved.get(k) != v}
             raise ValueError(f"Checkpoint {path} was made with a different configuration: {diff} "
                              f"(saved, now). Resume with the same settings or start a new run.")
-        self.model.load_state_dict(ck["model"])
-        self.round = ck["round"]
+        try:
+            self.model.load_state_dict(ck["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"Checkpoint {path} holds another model's weights ({exc}). Resume "
+                                  f"with the model it was made with, or start without --resume.") from exc
+        self.round = int(ck["round"])
         self.history = History.from_dict(ck["history"])
-        self.c_global, self.c_clients = ck["c_global"], ck["c_clients"]
+        dev = _device_of(self.model)
+        self.c_global = (None if ck["c_global"] is None
+                         else {k: v.to(dev) for k, v in ck["c_global"].items()})
+        self.c_clients = {cid: {k: v.to(dev) for k, v in c.items()} for cid, c in ck["c_clients"].items()}
         if ck.get("aggregator") is not None:
             self.aggregator.load_state_dict(ck["aggregator"])
         return self
