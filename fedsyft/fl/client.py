@@ -83,6 +83,10 @@ def local_train(
 ) -> dict[str, Any]:
     """Train ``model`` in place on ``(data, targets)``; returns statistics.
 
+    Training runs on the model's device. Data elsewhere is moved there once per call (engines
+    move each client's data to the device once, beforehand). Batch order and dropout are
+    seeded the same way on every device.
+
     Parameters
     ----------
     model: a model whose forward returns log-probabilities.
@@ -110,16 +114,21 @@ def local_train(
     n = len(targets)
     if n == 0:
         return {"num_samples": 0, "loss": float("nan"), "steps": 0}
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(int(seed))  # batch order: drawn on the CPU everywhere
     params = dict(model.named_parameters())
+    device = next((p.device for p in params.values()), data.device)
+    if data.device != device or targets.device != device:
+        data, targets = data.to(device), targets.to(device)
     start = {k: p.detach().clone() for k, p in params.items()} if (prox_mu or control) else None
     opt = make_optimizer(params.values(), config)
     model.train()
     steps, loss_sum, seen = 0, 0.0, 0
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(int(seed))
         for _ in range(config.epochs):
             order = torch.randperm(n, generator=gen)
+            if device.type != "cpu":
+                order = order.to(device)
             for b in range(0, n, config.batch_size):
                 if config.max_steps is not None and steps >= config.max_steps:
                     break

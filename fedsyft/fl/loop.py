@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data.federated import FederatedDataset
+from ..data.federated import FederatedDataset, WorkerShard
+from ..device import resolve_device
 from ..workers import BaseWorker, copy_module, discard_module, get_module, send_module
 from .aggregate import as_aggregator, state_delta
 from .aggregator import Aggregator
@@ -53,6 +54,21 @@ def _device_of(model: nn.Module) -> torch.device:
     for t in (*model.parameters(), *model.buffers()):
         return t.device
     return torch.device("cpu")
+
+
+def _shard_on(shard: WorkerShard, device: torch.device) -> WorkerShard:
+    """The shard with its data and targets moved to ``device`` *at its worker*, once (they
+    stay private there if they were); the CPU needs no move."""
+    if device.type == "cpu":
+        return shard
+    moved = []
+    for ptr in (shard.data, shard.targets):
+        new = ptr.to(device)  # runs at the worker
+        if ptr.is_private:  # keep the worker's copy on the device as private as the original
+            w = shard.worker
+            w.register_obj(w.rm_obj(new.id_at_location), private=True, obj_id=new.id_at_location)
+        moved.append(new)
+    return WorkerShard(shard.worker, moved[0], moved[1], shard.indices)
 
 
 def _is_finite(update: dict[str, torch.Tensor]) -> bool:
@@ -91,6 +107,11 @@ class FederatedTrainer:
     local_train_fn: the function each client runs at its worker; same signature as
         :func:`~fedsyft.fl.client.local_train` (e.g. ``fedsyft.privacy.dp_local_train``
         wrapped with its noise settings for local DP-SGD).
+    device: where training runs: ``"auto"`` (CUDA, then MPS, then the CPU), ``"cpu"``,
+        ``"cuda"``, ``"mps"`` or a :class:`torch.device` (see
+        :func:`fedsyft.device.resolve_device`). The model and the test set move there once;
+        each client's shard moves there once, at its worker, when the trainer is built.
+        Same seed, same partition and client order on every device.
 
     Example
     -------
@@ -102,21 +123,23 @@ class FederatedTrainer:
                  aggregator: Aggregator | Callable[..., Any] | None = None,
                  checkpoint_dir: str | Path | None = None, progress: bool = True,
                  callbacks: Sequence[Callable[[FederatedTrainer, RoundRecord], Any]] = (),
-                 local_train_fn: Callable[..., dict[str, Any]] = local_train) -> None:
+                 local_train_fn: Callable[..., dict[str, Any]] = local_train,
+                 device: str | torch.device | None = "auto") -> None:
         if not isinstance(federated_dataset, FederatedDataset):
             raise TypeError("federated_dataset must be a FederatedDataset (see dataset.federate(workers)).")
         if config is not None and not isinstance(config, FLConfig):
             raise TypeError(f"config must be an FLConfig, got {type(config).__name__}.")
         config = config or FLConfig()
-        self.model = model
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
         self.fds = federated_dataset
-        self.shards = list(federated_dataset)
+        self.shards = [_shard_on(s, self.device) for s in federated_dataset]
         self.config = config
         if config.num_selected is not None and config.num_selected > len(self.shards):
             raise ValueError(f"num_selected ({config.num_selected}) is greater than the number of clients "
                              f"({len(self.shards)}); choose at most {len(self.shards)}.")
-        self.test_data, self.test_targets = (test_set if isinstance(test_set, tuple)
-                                             else (test_set.data, test_set.targets))
+        test_data, test_targets = test_set if isinstance(test_set, tuple) else (test_set.data, test_set.targets)
+        self.test_data, self.test_targets = test_data.to(self.device), test_targets.to(self.device)
         self.aggregator = as_aggregator(aggregator)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.progress = progress
