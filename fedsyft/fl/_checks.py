@@ -30,7 +30,8 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
     accepted = f"an integer {rng}".rstrip() + (" or None" if optional else "") + what
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigTypeError(f"{name} must be {accepted}; {_given(value)}.")
-    if (low is not None and value < low) or (high is not None and value > high):
+    v = int(value)
+    if (low is not None and v < low) or (high is not None and v > high):
         raise ValueError(f"{name} must be {accepted}; got {value!r}.")
 
 

@@ -119,7 +119,8 @@ def local_train(
     device = next((p.device for p in params.values()), data.device)
     if data.device != device or targets.device != device:
         data, targets = data.to(device), targets.to(device)
-    start = {k: p.detach().clone() for k, p in params.items()} if (prox_mu or control) else None
+    start: dict[str, torch.Tensor] = ({k: p.detach().clone() for k, p in params.items()}
+                                      if (prox_mu or control) else {})
     opt = make_optimizer(params.values(), config)
     model.train()
     steps, loss_sum, seen = 0, 0.0, 0

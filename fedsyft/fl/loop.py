@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -19,7 +19,14 @@ from tqdm.auto import tqdm
 
 from ..data.federated import FederatedDataset, WorkerShard
 from ..device import resolve_device
-from ..workers import BaseWorker, copy_module, discard_module, get_module, send_module
+from ..workers import (
+    BaseWorker,
+    PointerTensor,
+    copy_module,
+    discard_module,
+    get_module,
+    send_module,
+)
 from .aggregate import as_aggregator, state_delta
 from .aggregator import Aggregator
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -61,9 +68,9 @@ def _shard_on(shard: WorkerShard, device: torch.device) -> WorkerShard:
     stay private there if they were); the CPU needs no move."""
     if device.type == "cpu":
         return shard
-    moved = []
+    moved: list[PointerTensor] = []
     for ptr in (shard.data, shard.targets):
-        new = ptr.to(device)  # runs at the worker
+        new = cast(PointerTensor, ptr.to(device))  # runs at the worker: a pointer to the copy
         if ptr.is_private:  # keep the worker's copy on the device as private as the original
             w = shard.worker
             w.register_obj(w.rm_obj(new.id_at_location), private=True, obj_id=new.id_at_location)

@@ -192,7 +192,7 @@ class DPFedAvgAggregator(Aggregator):
         t0 = time.perf_counter()
         keys = check_updates(updates, weights)
         like = {k: updates[0][k] for k in keys}
-        total, norms, clipped = None, [], 0
+        vecs, norms, clipped = [], [], 0
         for u in updates:
             vec = flatten_update(u, keys)
             norm = float(vec.norm())
@@ -200,7 +200,10 @@ class DPFedAvgAggregator(Aggregator):
             if norm > self.clip_norm:
                 vec = vec * (self.clip_norm / norm)
                 clipped += 1
-            total = vec if total is None else total + vec
+            vecs.append(vec)
+        total = vecs[0]
+        for vec in vecs[1:]:
+            total = total + vec
         std = self.noise_multiplier * self.clip_norm
         if std > 0:
             seed = secrets.randbits(63) if self.secure_rng else (self.seed * 1_000_003 + round) % 2**63

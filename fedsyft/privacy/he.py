@@ -133,10 +133,10 @@ class CKKSAggregator(Aggregator):
     def add_encrypted(self, uploads: Sequence[Sequence[bytes]]) -> list[bytes]:
         """Server side: add the clients' ciphertexts chunk by chunk with the public context."""
         ts = _tenseal()
-        sums = None
+        sums: list[Any] = []
         for chunks in uploads:
             cts = [ts.ckks_vector_from(self.public_context, c) for c in chunks]
-            if sums is None:
+            if not sums:
                 sums = cts
             else:
                 for a, b in zip(sums, cts):

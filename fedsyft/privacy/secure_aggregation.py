@@ -51,7 +51,7 @@ from ..fl.aggregator import Aggregator, check_remote_updates, on_devices, releas
 from ..workers import BaseWorker, ObjectPointer, PointerTensor, move_module, resolve_worker
 from ..workers.worker import known_workers
 from ._flat import check_updates, flatten_update, unflatten_update
-from .fixed_precision import fix_precision
+from .fixed_precision import FixedPrecisionTensor, fix_precision
 from .sharing import AdditiveSharingTensor
 
 
@@ -69,7 +69,11 @@ def _share_and_sum(vectors, holders: Sequence[BaseWorker], *, base: int, precisi
                             headroom_bits=headroom)
         shared = enc.share(*holders)
         total = shared if total is None else total + shared  # each holder adds its shares
-    return total.get().float_precision()
+    if total is None:
+        raise ValueError("Cannot aggregate zero client updates.")
+    encoded = total.get()
+    assert isinstance(encoded, FixedPrecisionTensor)
+    return encoded.float_precision()
 
 
 def _flatten_scaled(update: Mapping[str, torch.Tensor], keys: Sequence[str], weight: float) -> torch.Tensor:
