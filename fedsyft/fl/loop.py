@@ -78,6 +78,18 @@ def _shard_on(shard: WorkerShard, device: torch.device) -> WorkerShard:
     return WorkerShard(shard.worker, moved[0], moved[1], shard.indices)
 
 
+def _test_tensors(test_set: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(data, targets)`` of a test set given as a dataset with ``.data``/``.targets`` or a pair."""
+    if isinstance(test_set, tuple) and len(test_set) == 2:
+        data, targets = test_set
+    else:
+        data, targets = getattr(test_set, "data", None), getattr(test_set, "targets", None)
+    if not (isinstance(data, torch.Tensor) and isinstance(targets, torch.Tensor)):
+        raise TypeError(f"test_set must be a dataset with .data and .targets tensors (fedsyft's MNIST, "
+                        f"CIFAR10, ...) or a (data, targets) pair of tensors; got {type(test_set).__name__}.")
+    return data, targets
+
+
 def _is_finite(update: dict[str, torch.Tensor]) -> bool:
     """Runs at the worker: whether its update is finite (the one bit the server learns)."""
     return all(bool(torch.isfinite(v).all()) for v in update.values())
@@ -136,6 +148,13 @@ class FederatedTrainer:
             raise TypeError("federated_dataset must be a FederatedDataset (see dataset.federate(workers)).")
         if config is not None and not isinstance(config, FLConfig):
             raise TypeError(f"config must be an FLConfig, got {type(config).__name__}.")
+        if not isinstance(progress, bool):
+            raise TypeError(f"progress must be True or False, got {progress!r}.")
+        if not callable(local_train_fn):
+            raise TypeError(f"local_train_fn must be a function like fedsyft.fl.local_train, got {local_train_fn!r}.")
+        if not all(callable(cb) for cb in callbacks):
+            raise TypeError("callbacks must be functions cb(trainer, record); got "
+                            f"{[cb for cb in callbacks if not callable(cb)]!r}.")
         config = config or FLConfig()
         self.device = resolve_device(device)
         self.model = model.to(self.device)
@@ -145,7 +164,7 @@ class FederatedTrainer:
         if config.num_selected is not None and config.num_selected > len(self.shards):
             raise ValueError(f"num_selected ({config.num_selected}) is greater than the number of clients "
                              f"({len(self.shards)}); choose at most {len(self.shards)}.")
-        test_data, test_targets = test_set if isinstance(test_set, tuple) else (test_set.data, test_set.targets)
+        test_data, test_targets = _test_tensors(test_set)
         self.test_data, self.test_targets = test_data.to(self.device), test_targets.to(self.device)
         self.aggregator = as_aggregator(aggregator)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None

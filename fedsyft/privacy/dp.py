@@ -275,7 +275,13 @@ def dp_local_train(model: nn.Module, data: torch.Tensor, targets: torch.Tensor, 
     n = len(targets)
     if n == 0:
         return {"num_samples": 0, "loss": float("nan"), "steps": 0, "epsilon": 0.0, "delta": delta}
-    gen = torch.Generator().manual_seed(int(seed))
+    device = next((p.device for p in model.parameters()), data.device)
+    if data.device != device or targets.device != device:  # once per call, not per batch
+        data, targets = data.to(device), targets.to(device)
+    gen = torch.Generator().manual_seed(int(seed))  # Poisson sampling of batches: on the CPU
+    # opacus draws the noise where the gradients are: on the CPU from the same generator as
+    # always; on another device from a generator of that device, seeded alike.
+    noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(int(seed))
     loader = DataLoader(TensorDataset(data, targets), batch_size=config.batch_size, generator=gen)
     opt = make_optimizer(model.parameters(), config)
     with warnings.catch_warnings():
@@ -283,11 +289,12 @@ def dp_local_train(model: nn.Module, data: torch.Tensor, targets: torch.Tensor, 
         engine = PrivacyEngine(accountant="rdp")
         pmodel, popt, ploader = engine.make_private(
             module=model, optimizer=opt, data_loader=loader, noise_multiplier=noise_multiplier,
-            max_grad_norm=max_grad_norm, noise_generator=gen)
+            max_grad_norm=max_grad_norm, noise_generator=noise_gen)
     model.train()
     steps, loss_sum, seen = 0, 0.0, 0
     try:
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Full backward hook")
             torch.manual_seed(int(seed))
             for _ in range(config.epochs):

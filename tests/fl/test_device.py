@@ -97,3 +97,17 @@ def test_centralized_on_cuda(mnist_small):
     hist = train_centralized(model, train, test, epochs=1, config=ClientConfig(batch_size=32, lr=0.05),
                              progress=False, device="cuda")
     assert next(model.parameters()).is_cuda and hist.final_accuracy > 0.6
+
+
+@CUDA
+def test_local_dp_sgd_on_cuda(mnist_small, make_workers):
+    import functools
+
+    from fedsyft.privacy import dp_local_train
+
+    train, test = mnist_small
+    fds = train.federate(make_workers(5), partition=IID(seed=0))
+    fn = functools.partial(dp_local_train, noise_multiplier=0.5, max_grad_norm=1.0)
+    tr = FederatedTrainer(_model(), fds, test, CFG, local_train_fn=fn, progress=False, device="cuda")
+    hist = tr.run()
+    assert all(p.is_cuda for p in tr.model.parameters()) and hist.final_accuracy > 0.3

@@ -278,3 +278,17 @@ def test_wrong_types_are_type_errors_too():
     import numpy as np
     assert FLConfig(rounds=np.int64(2), mu=0, server_lr=2).rounds == 2
     assert ClientConfig(lr=1, max_steps=np.int32(3)).max_steps == 3
+
+
+def test_trainer_arguments_are_named(fds5, mnist_small):
+    _, test = mnist_small
+    with pytest.raises(TypeError, match="test_set must be a dataset with .data and .targets"):
+        FederatedTrainer(_model(), fds5, [1, 2], CFG)
+    with pytest.raises(TypeError, match="config must be an FLConfig"):
+        FederatedTrainer(_model(), fds5, test, {"rounds": 2})
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        FederatedTrainer(_model(), fds5, test, CFG, progress="yes")
+    with pytest.raises(TypeError, match="aggregator must be an Aggregator or a callable"):
+        FederatedTrainer(_model(), fds5, test, CFG, aggregator="fedavg")
+    with pytest.raises(TypeError, match="callbacks must be functions"):
+        FederatedTrainer(_model(), fds5, test, CFG, callbacks=[1])
