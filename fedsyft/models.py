@@ -234,11 +234,10 @@ def get_model(name: str, *, in_channels: int = 1, num_classes: int = 10,
     num_classes = _check_positive_int("num_classes", num_classes)
     size = spec.image_size if image_size is None else _check_positive_int("image_size", image_size)
     if spec.fixed_size and size != spec.image_size:
-        hint = ("cifar_cnn or vgg19" if size == 32 else
-                "mcmahan_2nn or simple_cnn, which adapt to the image size")
+        fits = [n for n, s in MODELS.items() if not s.fixed_size or s.image_size == size]
         raise ValueError(f"{name} is built for {spec.image_size}x{spec.image_size} images"
                          f"{' (MNIST)' if spec.image_size == 28 else ' (CIFAR-10)'}, got "
-                         f"image_size={size}; use {hint} for {size}x{size}.")
+                         f"image_size={size}; models for {size}x{size}: {', '.join(fits)}.")
     if spec.cls is SimpleCNN and ((size - 4) // 2 - 4) // 2 < 1:
         raise ValueError(f"simple_cnn needs images of at least 16x16, got image_size={size}.")
     return spec.build(in_channels=in_channels, num_classes=num_classes, image_size=size)

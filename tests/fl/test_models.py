@@ -78,7 +78,8 @@ def test_one_registry_builds_every_model_and_names_it_back():
 @pytest.mark.parametrize("name, kwargs, match", [
     ("vgg19", {"in_channels": 1, "image_size": 28}, "vgg19 is built for 32x32"),
     ("cifar_cnn", {"image_size": 28}, "cifar_cnn is built for 32x32"),
-    ("mcmahan_cnn", {"in_channels": 3, "image_size": 32}, "use cifar_cnn or vgg19"),
+    ("mcmahan_cnn", {"in_channels": 3, "image_size": 32}, "models for 32x32: mcmahan_2nn, simple_cnn, cifar_cnn, vgg11"),
+    ("vgg16", {"image_size": 28}, "models for 28x28: classic_cnn, mcmahan_cnn, mcmahan_2nn, simple_cnn[.]$"),
     ("simple_cnn", {"image_size": 12}, "at least 16x16"),
     ("simple_cnn", {"in_channels": 0}, "in_channels must be an integer >= 1"),
     ("mcmahan_2nn", {"num_classes": 2.5}, "num_classes must be an integer >= 1"),
