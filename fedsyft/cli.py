@@ -153,15 +153,23 @@ def device_arg(text: str):
 
 
 # -- the parser -------------------------------------------------------------------------
+# What an option left at None means, for --help.
+_NONE_MEANS = {"selected": "all", "max_steps": "no cap", "train_subset": "all",
+               "data_root": "$FEDSYFT_DATA, else the data folder that ships with fedsyft"}
+
+
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Shows each option's default once, and only where there is one to show."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if ("%(default)" in text or "(default:" in text or not action.option_strings
-                or action.default is None or action.default is False or action.default == argparse.SUPPRESS
+                or action.default is False or action.default == argparse.SUPPRESS
                 or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):
             return text
+        if action.default is None:
+            meaning = _NONE_MEANS.get(action.dest)
+            return f"{text} (default: {meaning})" if meaning else text
         return text + " (default: %(default)s)"
 
 
@@ -172,6 +180,27 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)  # `--round 1` must not mean `--rounds 1`
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        """``run --preset NAME`` makes the preset's settings the defaults of ``run`` for this
+        parse (so ``--help`` shows them, and options given explicitly still win)."""
+        args = list(sys.argv[1:] if args is None else args)
+        run = getattr(self, "_fedsyft_commands", {}).get("run")
+        name = _preset_named_in(args) if run is not None else None
+        if name not in PRESETS:
+            return super().parse_known_args(args, namespace)
+        settings = PRESETS[name].settings
+        saved_actions = {a.dest: a.default for a in run._actions if a.dest in settings}
+        saved = dict(run._defaults)
+        run.set_defaults(**settings)
+        try:
+            return super().parse_known_args(args, namespace)
+        finally:
+            run._defaults.clear()
+            run._defaults.update(saved)
+            for action in run._actions:
+                if action.dest in saved_actions:
+                    action.default = saved_actions[action.dest]
 
     def error(self, message: str):  # type: ignore[override]
         # "argument --rounds: must be ..." -> "--rounds must be ..."
@@ -205,9 +234,8 @@ def _add_engine_options(p: argparse.ArgumentParser) -> None:
                         "batched: all selected clients train in one program; auto: choose per model")
 
 
-def build_parser(prog: str = "fedsyft", *, preset: str | None = None) -> argparse.ArgumentParser:
-    """The command-line parser. ``preset`` (a key of :data:`fedsyft.presets.PRESETS`) sets
-    the defaults of ``run``, so that explicit options still override it."""
+def build_parser(prog: str = "fedsyft") -> argparse.ArgumentParser:
+    """The command-line parser: ``demo`` and ``run`` (whose ``--preset`` sets its defaults)."""
     p = _Parser(prog=prog, description=(
         "Federated learning with virtual workers, from the command line.\n\n"
         "  %(prog)s demo          FedAvg on the shipped MNIST across 10 non-IID clients\n"
@@ -232,8 +260,7 @@ def build_parser(prog: str = "fedsyft", *, preset: str | None = None) -> argpars
                           + "; ".join(f"{name}: {pr.summary}" for name, pr in PRESETS.items()))
     run.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="the dataset")
     run.add_argument("--data-root", default=None, metavar="FOLDER",
-                     help="folder holding the datasets (default: $FEDSYFT_DATA, else the data "
-                          "folder that ships with fedsyft)")
+                     help="folder holding the datasets")
     run.add_argument("--download", action="store_true",
                      help="fetch CIFAR-10 (md5-checked) into the data folder if it is not there; "
                           "needs internet")
@@ -254,14 +281,14 @@ def build_parser(prog: str = "fedsyft", *, preset: str | None = None) -> argpars
                      help=f"minimum client size ({_used_by('min_size')})")
     run.add_argument("--clients", type=positive_int, default=10, metavar="N", help="number of virtual workers")
     run.add_argument("--selected", type=positive_int, default=None, metavar="N",
-                     help="clients sampled per round (default: all)")
+                     help="clients sampled per round")
     run.add_argument("--rounds", type=positive_int, default=10, metavar="N", help="communication rounds")
     run.add_argument("--epochs", type=positive_int, default=1, metavar="E", help="local epochs E per round")
     run.add_argument("--batch-size", type=positive_int, default=32, metavar="B", help="local batch size B")
     run.add_argument("--lr", type=finite_positive_float, default=0.01, metavar="LR", help="local learning rate")
     run.add_argument("--momentum", type=momentum_float, default=0.9, metavar="M", help="local SGD momentum, in [0, 1)")
     run.add_argument("--max-steps", type=positive_int, default=None, metavar="N",
-                     help="cap on local steps per round (default: no cap)")
+                     help="cap on local steps per round")
     run.add_argument("--algorithm", choices=list(ALGORITHMS), default="fedavg", help="the federated algorithm")
     run.add_argument("--mu", type=finite_nonnegative_float, default=0.01, metavar="MU", help="FedProx proximal weight")
     run.add_argument("--weighting", choices=list(WEIGHTINGS), default="samples",
@@ -269,13 +296,11 @@ def build_parser(prog: str = "fedsyft", *, preset: str | None = None) -> argpars
     run.add_argument("--seed", type=nonnegative_int, default=0, metavar="SEED",
                      help="the seed of every random choice (split, sampling, initial model, batches)")
     run.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
-                     help="use only the first N training samples (default: all)")
+                     help="use only the first N training samples")
     _add_engine_options(run)
     run.add_argument("--out", default="runs/run", metavar="FOLDER", help="output folder for history.json, plots and checkpoint")
     run.add_argument("--resume", action="store_true", help="continue from the checkpoint.pt in --out")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    if preset in PRESETS:
-        run.set_defaults(**PRESETS[preset].settings)
     p._fedsyft_commands = {"demo": demo, "run": run}  # type: ignore[attr-defined]
     return p
 
@@ -511,7 +536,7 @@ def _exit_code(exc: SystemExit) -> int:
 def main(argv: Sequence[str] | None = None, *, prog: str = "fedsyft") -> int:
     """Run the command line; returns the exit status (0 ok, 1 run-time error, 2 usage error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(prog, preset=_preset_named_in(argv))
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
         if args.command is None:

@@ -71,8 +71,10 @@ def test_help_shows_each_default_once_and_no_rst(command):
             continue
         text = _help_of(sub, action)
         shown = text.count("(default:")
-        if action.default is None or action.default is False:
-            assert shown <= 1, (action.option_strings, text)  # "(default: all)" and the like
+        if action.default is False or action.dest == "preset":
+            assert shown == 0, (action.option_strings, text)  # a flag, or no preset
+        elif action.default is None:
+            assert shown == 1 and "None" not in text, (action.option_strings, text)  # "(default: all)"
         else:
             assert shown == 1, (action.option_strings, text)
             assert str(action.default) in text
