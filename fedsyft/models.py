@@ -120,7 +120,7 @@ class CifarCNN(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
-_VGG_CFG = {
+_VGG_CFG: dict[int, list[int | str]] = {
     11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -144,7 +144,7 @@ class VGG(nn.Module):
         layers: list[nn.Module] = []
         c = in_channels
         for v in _VGG_CFG[depth]:
-            if v == "M":
+            if isinstance(v, str):  # "M": max pooling
                 layers.append(nn.MaxPool2d(2))
             else:
                 layers += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]

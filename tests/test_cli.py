@@ -13,6 +13,7 @@ import torch
 
 import fedsyft.cli as cli
 from fedsyft.cli import build_parser, main
+from fedsyft.device import resolve_device
 from fedsyft.fl.aggregate import WEIGHTINGS
 from fedsyft.fl.loop import ALGORITHMS
 from fedsyft.models import MODELS
@@ -287,20 +288,18 @@ def test_resume_on_a_damaged_checkpoint_is_one_clear_error(damage, finished_run,
     assert out.is_dir()  # the user's run folder stays
 
 
-def test_device_is_resolved_and_the_model_moved(tmp_path, monkeypatch):
-    import fedsyft.fl as fl
-
+def test_demo_is_the_same_run_with_device_and_backend_passed_on(tmp_path, monkeypatch, capsys):
     seen = {}
 
-    class Spy(fl.FederatedTrainer):  # run_experiment imports the trainer from fedsyft.fl when it runs
-        def __init__(self, model, *a, **k):
-            seen["device"] = next(model.parameters()).device
-            super().__init__(model, *a, **k)
+    def fake_run(args):
+        seen["args"] = args
+        return {"final_accuracy": 0.5, "rounds": args.rounds, "seconds": 0.0, "out": args.out, "files": []}
 
-    monkeypatch.setattr(fl, "FederatedTrainer", Spy)
-    args = ["run", "--model", "mcmahan_2nn", "--clients", "2", "--rounds", "1", "--train-subset", "200",
-            "--max-steps", "1", "--device", "cpu", "--out", str(tmp_path / "o"), "--no-progress"]
-    parsed = build_parser().parse_args(args)
-    assert parsed.device == torch.device("cpu")
-    assert main(args) == 0
-    assert seen["device"] == torch.device("cpu")
+    monkeypatch.setattr(cli, "run_experiment", fake_run)
+    assert main(["demo", "--device", "cpu", "--out", str(tmp_path / "d"), "--no-progress"]) == 0
+    a = seen["args"]
+    assert (a.dataset, a.model, a.partition, a.alpha, a.clients, a.epochs, a.batch_size, a.lr, a.momentum,
+            a.algorithm, a.seed, a.rounds, a.selected) == \
+        ("mnist", "simple_cnn", "dirichlet", 0.5, 10, 1, 32, 0.01, 0.9, "fedavg", 0, 8, None)
+    assert a.device == torch.device("cpu") and a.backend == "workers" and a.no_progress
+    assert build_parser().parse_args(["run"]).device == resolve_device("auto")
