@@ -342,18 +342,11 @@ def _configs(args):
 
 
 def _engine_options(args) -> dict[str, Any]:
-    """THE one place where the CLI tells FederatedTrainer where and how to run.
-
-    MERGE (lead): FederatedTrainer gains ``device=`` (helper a1-round) and ``backend=``
-    (helper c-batched, issue 13). Once both exist, replace this body with
-    ``return {"device": args.device, "backend": args.backend}`` (and drop the check below).
-    Until then the model is moved to ``args.device`` in :func:`run_experiment`, and only the
-    workers backend exists.
-    """
+    """THE one place where the CLI tells FederatedTrainer where and how to run."""
     if args.backend == "batched":
         raise ValueError("--backend batched: this build's FederatedTrainer has no batched engine; "
                          "use --backend workers (or auto).")
-    return {}
+    return {"device": args.device}
 
 
 def _model_for(args):
