@@ -68,6 +68,21 @@ class Aggregator(abc.ABC):
     remote_updates: ClassVar[bool] = False
     last_round_info: dict[str, Any]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check the declared capabilities when the class is written, not mid-run: a
+        misspelled ``remote_updates`` must not silently send trained models to the server."""
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.remote_updates, bool):
+            raise TypeError(f"{cls.__name__}.remote_updates must be True or False, got {cls.remote_updates!r}.")
+        overrides = cls.aggregate_remote is not Aggregator.aggregate_remote
+        if cls.remote_updates and not overrides:
+            raise TypeError(f"{cls.__name__} declares remote_updates = True but does not implement "
+                            f"aggregate_remote(updates, weights, *, template, round, clients).")
+        if overrides and not cls.remote_updates:
+            raise TypeError(f"{cls.__name__} implements aggregate_remote but remote_updates is False, so "
+                            f"the server would never call it and trained models would leave the "
+                            f"clients: set the class attribute remote_updates = True (check its spelling).")
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Aggregator:
         self = super().__new__(cls)
         self.last_round_info = {}

@@ -22,17 +22,17 @@ An engine is any callable ``train_clients(model, clients, rnd, *, remote)`` (the
 selected client indices and the round number, it trains those clients and returns one result
 dict per client, in the order of ``clients``:
 
-=================  ============================================================================
-``"client"``       the client's id (a string: worker id, datasite name, ...)
-``"num_samples"``  its number of training samples (the FedAvg weight)
-``"loss"``         its mean training loss
-``"state"``        its trained ``state_dict`` (when ``remote`` is false); with ``remote``: only
-                   its integer buffers (e.g. ``num_batches_tracked``), or nothing
-``"update"``       with ``remote``: a pointer to its update ``trained - start``, kept at the client
-``"finite"``       with ``remote``: whether that update is finite (checked at the client)
-``"control_delta"``  optional (SCAFFOLD): the change of the client's control variate
-``"bytes_up"``, ``"bytes_down"``  optional: traffic of this client, when no ``meter`` is given
-=================  ============================================================================
+- ``"client"``: the client's id (a string: worker id, datasite name, ...);
+- ``"num_samples"``: its number of training samples (the FedAvg weight);
+- ``"loss"``: its mean training loss;
+- ``"state"``: its trained ``state_dict`` when ``remote`` is false; with ``remote``, only its
+  integer buffers (e.g. ``num_batches_tracked``), or nothing;
+- ``"update"`` (with ``remote``): a pointer to its update ``trained - start``, kept at the client;
+- ``"finite"`` (with ``remote``): whether that update is finite, checked at the client (the one
+  bit about it the server learns besides the aggregate);
+- ``"control_delta"`` (optional, SCAFFOLD): the change of the client's control variate;
+- ``"bytes_up"``, ``"bytes_down"`` (optional): this client's traffic, used when no ``meter``
+  is given.
 
 Extra keys are allowed and kept (``"steps"``, ``"seconds"``, ...). Client ``i`` is expected to
 train with seed :func:`client_seed(seed, rnd, i) <client_seed>` so that engines agree.

@@ -81,6 +81,21 @@ def test_aggregator_declares_its_capabilities():
     assert agg.state_dict() == {"aggregator": "fedsyft.fl.aggregate.WeightedMean"}
 
 
+def test_capabilities_are_checked_when_the_class_is_written():
+    with pytest.raises(TypeError, match="implements aggregate_remote but remote_updates is False.*spelling"):
+        class Misspelled(_Mean):
+            remote_update = True  # noqa: F841 - the typo under test
+
+            def aggregate_remote(self, updates, weights, *, template, round=0, clients=None):
+                return {}
+    with pytest.raises(TypeError, match="declares remote_updates = True but does not implement aggregate_remote"):
+        class Promise(_Mean):
+            remote_updates = True
+    with pytest.raises(TypeError, match="remote_updates must be True or False"):
+        class Truthy(_Mean):
+            remote_updates = 1
+
+
 def test_state_dict_records_and_checks_its_class():
     a = _Counting()
     a([{"w": torch.ones(1)}], [1.0])
@@ -173,6 +188,9 @@ def test_server_round_with_an_in_process_engine_matches_the_workers_engine(make_
 def test_engine_that_cannot_keep_updates_remote_is_refused():
     class Remote(_Mean):
         remote_updates = True
+
+        def aggregate_remote(self, updates, weights, *, template, round=0, clients=None):
+            raise AssertionError("never reached: the engine's results are refused first")
 
     def returns_states(model, clients, rnd, *, remote):
         return [{"client": "c0", "num_samples": 1, "loss": 0.0, "state": model.state_dict()}]
