@@ -201,7 +201,7 @@ class DistributedDPSecureAggregator:
             return secrets.randbits(63)
         return ((self.seed * 1_000_003 + round) * 10_007 + index) % 2**63
 
-    def _aggregate(self, vectors: list, workers: list[BaseWorker | None], like: Mapping[str, torch.Tensor],
+    def _aggregate(self, vectors: list, workers: Sequence[BaseWorker | None], like: Mapping[str, torch.Tensor],
                    norms: list[float] | None, t0: float, round: int, noise_std: float) -> dict[str, torch.Tensor]:
         holders = self.holders if self.holders is not None else [w for w in workers if w is not None]
         if len(holders) < 2:
@@ -209,7 +209,7 @@ class DistributedDPSecureAggregator:
                              "or let two or more clients with workers take part.")
         hs = [resolve_worker(h) for h in holders]
         headroom = max(1, math.ceil(math.log2(max(len(vectors), 1))) + 1)
-        total = None
+        total: Any = None
         for vec in vectors:  # encoded and shared where the vector is (at the client)
             shared = fix_precision(vec, base=self.base, precision_fractional=self.precision_fractional,
                                    headroom_bits=headroom).share(*hs)
