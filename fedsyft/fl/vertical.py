@@ -215,6 +215,11 @@ def batch_order(n: int, batch_size: int, *, seed: int, epoch: int) -> list[torch
     return [order[b:b + batch_size] for b in range(0, n, batch_size)]
 
 
+def _set_mode(model: nn.Module, training: bool) -> None:
+    """Runs at the worker: train/eval mode of the real bottom model (dropout, batch norm)."""
+    model.train(training)
+
+
 def _optimizer(params, lr: float, momentum: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=momentum)
 
@@ -254,6 +259,11 @@ class SplitNN:
     def __len__(self) -> int:
         return len(self.parties[0].aligned)
 
+    def _mode(self, training: bool) -> None:
+        self.top.train(training)
+        for b, p in zip(self.bottoms, self.parties):
+            p.worker.execute(_set_mode, b, training)
+
     def _traffic(self) -> tuple[int, int]:
         return (sum(p.worker.traffic.bytes_out for p in self.parties),
                 sum(p.worker.traffic.bytes_in for p in self.parties))
@@ -275,9 +285,7 @@ class SplitNN:
                              f"give the labels of the common ids, in align()'s order.")
         self.epochs += 1
         out0, in0 = self._traffic()
-        self.top.train()
-        for b in self.bottoms:
-            b.train()
+        self._mode(True)
         loss_sum, seen, steps = 0.0, 0, 0
         for idx in batch_order(len(self), batch_size, seed=seed, epoch=self.epochs):
             if max_steps is not None and steps >= max_steps:
@@ -303,9 +311,7 @@ class SplitNN:
     @torch.no_grad()
     def evaluate(self, targets: torch.Tensor, *, batch_size: int = 1000) -> tuple[float, float]:
         """Accuracy and loss over the aligned samples (e.g. the parties' aligned test rows)."""
-        self.top.eval()
-        for b in self.bottoms:
-            b.eval()
+        self._mode(False)
         correct, loss_sum = 0, 0.0
         for s in range(0, len(self), batch_size):
             idx = torch.arange(s, min(s + batch_size, len(self)))
@@ -328,13 +334,18 @@ class SplitNN:
 
 def train_split_model(model: SplitModel, data: torch.Tensor, targets: torch.Tensor, *, epochs: int = 1,
                       batch_size: int = 64, lr: float = 0.1, momentum: float = 0.0, seed: int = 0,
-                      max_steps: int | None = None) -> list[float]:
+                      max_steps: int | None = None, first_epoch: int = 1,
+                      optimizer: torch.optim.Optimizer | None = None) -> list[float]:
     """Train the whole network centrally, with the batches :class:`SplitNN` uses; returns
-    the mean loss of each epoch. The baseline a split run is compared with."""
-    opt = _optimizer(model.parameters(), lr, momentum)
+    the mean loss of each epoch. The baseline a split run is compared with.
+
+    To train epoch by epoch (e.g. to evaluate in between), pass ``first_epoch`` (the
+    :class:`SplitNN` counts its epochs from 1) and keep one ``optimizer`` across the calls
+    (it carries the momentum)."""
+    opt = optimizer or _optimizer(model.parameters(), lr, momentum)
     model.train()
     losses = []
-    for e in range(1, epochs + 1):
+    for e in range(first_epoch, first_epoch + epochs):
         loss_sum, seen, steps = 0.0, 0, 0
         for idx in batch_order(len(targets), batch_size, seed=seed, epoch=e):
             if max_steps is not None and steps >= max_steps:
@@ -350,5 +361,10 @@ def train_split_model(model: SplitModel, data: torch.Tensor, targets: torch.Tens
     return losses
 
 
+def sgd(model: nn.Module, *, lr: float, momentum: float = 0.0) -> torch.optim.Optimizer:
+    """The optimizer :func:`train_split_model` uses (to keep across epoch-by-epoch calls)."""
+    return _optimizer(model.parameters(), lr, momentum)
+
+
 __all__ = ["split_rows", "PSIParty", "psi_sketch", "FeatureHolder", "align", "SplitModel", "SplitNN",
-           "batch_order", "train_split_model"]
+           "batch_order", "train_split_model", "sgd"]
