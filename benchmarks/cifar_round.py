@@ -122,13 +122,17 @@ def main() -> int:
     _sync(device)
     eval_1k = time.perf_counter() - s
     step = max(t2 - t1, 1e-9) / (p["selected"] * (k2 - k1))
-    fixed = max(t1 - p["selected"] * k1 * step - eval_1k, 0.0)
+    fixed_raw = t1 - p["selected"] * k1 * step - eval_1k
+    fixed = max(fixed_raw, 0.0)
     eval_full = eval_1k * p["test"] / len(ty)
     sec = fixed + full_steps * step + eval_full
     print(f"\nREDUCED MEASUREMENT on {device} (extrapolated, not a measured full round):")
     print(f"  round capped at {k1} steps/client: {t1:.2f} s; at {k2} steps/client: {t2:.2f} s")
     print(f"  -> {step:.3f} s per local step (B={p['batch_size']}), fixed cost {fixed:.2f} s per round, "
           f"evaluation {eval_1k:.2f} s per 1,000 test images")
+    if fixed_raw < 0:
+        print(f"  (the fixed cost came out negative, {fixed_raw:.1f} s: timing noise on a busy machine; "
+              f"taken as 0. Rerun on an idle machine, or with a larger --steps.)")
     print(f"  EXTRAPOLATED full round: {full_steps:,} steps x {step:.3f} s + {fixed:.2f} s + {eval_full:.1f} s "
           f"= {sec:.0f} s ({sec / 60:.1f} min)")
     print(f"  EXTRAPOLATED {p['rounds']} rounds: {p['rounds'] * sec / 3600:.1f} h")
