@@ -1,6 +1,7 @@
 """Wall time of one full-size round of the privacy-series-part1 preset, and of its 150 rounds.
 
-The preset reproduces part 1 of the "Preserving Data Privacy in Deep Learning" series on
+The preset reproduces "Preserving Data Privacy in Deep Learning | Part 1" (Towards Data Science,
+https://towardsdatascience.com/preserving-data-privacy-in-deep-learning-part-1-a04894f78029/) on
 CIFAR-10: 20 clients (IID, 2,500 images each), 6 selected per round, VGG19 with batch norm,
 E=5 local epochs, B=32, lr 0.1, 150 rounds. The data here are *random* CIFAR-shaped tensors
 (50,000 x 3 x 32 x 32, labels 0-9): the time of a round does not depend on the pixel values,
