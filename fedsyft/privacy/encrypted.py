@@ -502,6 +502,7 @@ class EncryptedFederatedTrainer(FederatedTrainer):
         return self.exchange.client_update(self, shard, rnd, index)
 
     def run_round(self):
+        self.exchange.last_round_info = {}  # a round that failed (tampering, replay) leaves no trace
         rec = super().run_round()
         rec.extra.update({k: v for k, v in self.exchange.last_round_info.items() if k != "round"})
         return rec
