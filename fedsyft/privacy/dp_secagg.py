@@ -53,6 +53,7 @@ from typing import Any
 
 import torch
 
+from ..fl.aggregator import Aggregator
 from ..workers import BaseWorker, ObjectPointer, resolve_worker
 from .fixed_precision import fix_precision
 
@@ -97,7 +98,7 @@ def clip_and_noise(update: Mapping[str, torch.Tensor], keys: Sequence[str], *, c
     return vec
 
 
-class DistributedDPSecureAggregator:
+class DistributedDPSecureAggregator(Aggregator):
     """DP-FedAvg whose noise is added by the clients and whose sum is secret-shared.
 
     Plugs into :class:`~fedsyft.fl.FederatedTrainer` as its aggregator (use

@@ -67,7 +67,7 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from torch import nn
 
 from ..fl.aggregate import state_delta
-from ..fl.loop import FederatedTrainer, client_seed
+from ..fl.loop import FederatedTrainer, _is_finite, client_seed
 from ..workers import BaseWorker, send_tensor
 
 DEFAULT_ITERATIONS = 600_000
@@ -424,7 +424,8 @@ class EncryptedExchange:
         return message
 
     # -- one client, the encrypted version of FederatedTrainer.client_update ---------------
-    def client_update(self, trainer: FederatedTrainer, shard, rnd: int, index: int) -> dict[str, Any]:
+    def client_update(self, trainer: FederatedTrainer, shard, rnd: int, index: int, *,
+                      remote: bool | None = None) -> dict[str, Any]:
         """Send the encrypted global model to the client, train there, get the sealed reply.
 
         Returns what :meth:`FederatedTrainer.client_update` returns (statistics, ``"client"``,
@@ -443,7 +444,7 @@ class EncryptedExchange:
         down = self._wire(server_end.seal(payload, kind="model", round=rnd), direction="down",
                           client=worker.id, round=rnd, kind="model")
         crypto = time.perf_counter() - t0
-        remote = getattr(trainer.aggregator, "remote_updates", False)
+        remote = trainer.aggregator.remote_updates if remote is None else remote
         result = worker.execute(
             _train_at_worker, self._remote[worker.id], send_tensor(down, worker), _skeleton(trainer.model),
             shard.data, shard.targets, cfg.client, trainer.local_train_fn, rnd=rnd,
@@ -469,6 +470,7 @@ class EncryptedExchange:
             stats["control_delta"] = reply["control_delta"]
         if update_ptr is not None:
             stats["update"] = update_ptr
+            stats["finite"] = worker.execute(_is_finite, update_ptr).get()
         return stats
 
 
@@ -498,8 +500,8 @@ class EncryptedFederatedTrainer(FederatedTrainer):
         self.exchange = exchange
         exchange.enroll([s.worker for s in self.shards if not exchange.is_enrolled(s.worker)])
 
-    def client_update(self, shard, rnd: int, index: int) -> dict[str, Any]:
-        return self.exchange.client_update(self, shard, rnd, index)
+    def client_update(self, shard, rnd: int, index: int, *, remote: bool | None = None) -> dict[str, Any]:
+        return self.exchange.client_update(self, shard, rnd, index, remote=remote)
 
     def run_round(self):
         self.exchange.last_round_info = {}  # a round that failed (tampering, replay) leaves no trace
