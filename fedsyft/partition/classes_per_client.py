@@ -113,7 +113,7 @@ def classes_per_client(
     holds = np.zeros((num_clients, num_classes), dtype=bool)
     holders = np.zeros(num_classes, dtype=np.int64)
     for i in rng.permutation(num_clients):
-        pick = np.lexsort((rng.random(num_classes), holders))[:k]
+        pick = np.lexsort(np.stack([rng.random(num_classes), holders]))[:k]
         holds[i, pick] = True
         holders[pick] += 1
     counts = np.zeros((num_clients, num_classes), dtype=np.int64)
