@@ -75,6 +75,9 @@ def check_port(port: int, what: str = "the SuperLink") -> int:
     if not isinstance(port, int) or not 0 < port < 65536:
         raise ValueError(f"port must be an integer in 1..65535, got {port!r}.")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # as servers do (uvicorn included): a port whose old connections linger in TIME_WAIT
+        # is free to listen on; one that something listens on is not
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError as exc:

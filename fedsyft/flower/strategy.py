@@ -58,13 +58,14 @@ class PollingGrid:
     def __init__(self, grid, interval: float = 0.2) -> None:
         self._grid = grid
         self.interval = interval
+        self.extra_timeout = 0.0  # added to the next rounds' timeout (set by the strategy)
 
     def __getattr__(self, name: str):
         return getattr(self._grid, name)
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> list[Message]:
         pending = set(self._grid.push_messages(messages))
-        end = None if timeout is None else time.monotonic() + timeout
+        end = None if timeout is None else time.monotonic() + timeout + self.extra_timeout
         replies: list[Message] = []
         while pending:
             got = list(self._grid.pull_messages(pending))
@@ -89,7 +90,9 @@ class FedsyftStrategy(Strategy):
     initial_state: the global model's starting ``state_dict``.
     on_client_failure: ``"raise"`` (the round fails, naming the lost client) or
         ``"continue"`` (aggregate the clients that answered; the record names the lost ones).
-    connect_timeout: seconds to wait for ``task.num_clients`` SuperNodes to connect.
+    connect_timeout: seconds to wait for ``task.num_clients`` SuperNodes to connect; the first
+        round's replies may also take this much longer than the round timeout (SuperNodes fetch
+        and install the app, and start their first ClientApp).
     on_round: called with each :class:`~fedsyft.fl.RoundRecord` as it is made.
     aggregator: as in :class:`~fedsyft.fl.FederatedTrainer` (default FedAvg's weighted mean).
 
@@ -165,6 +168,8 @@ class FedsyftStrategy(Strategy):
                         grid) -> Iterable[Message]:
         cfg = self.task.config
         self._round_info = {"t0": time.perf_counter()}
+        if isinstance(grid, PollingGrid):  # round 1 also waits for SuperNodes to fetch and start the app
+            grid.extra_timeout = self.connect_timeout if server_round == 1 else 0.0
         nodes = self._wait_for_nodes(grid) if not self.node_of else None
         chosen = sample_clients(self.task.num_clients, cfg.num_selected, seed=cfg.seed, rnd=server_round)
         skipped = [c for c in chosen if c in self.lost]
