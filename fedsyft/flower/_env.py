@@ -32,7 +32,7 @@ def require_flwr(feature: str = "the Flower bridge"):
 
     Example
     -------
-    >>> require_flwr().__name__  # doctest: +SKIP
+    >>> require_flwr().__name__
     'flwr'
     """
     quiet_flwr()

@@ -162,8 +162,51 @@ class _Proc:
     port: int
 
 
+def descendants(pid: int) -> list[int]:
+    """Process ids of every living descendant of ``pid`` (psutil if installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        try:
+            return [c.pid for c in psutil.Process(pid).children(recursive=True)
+                    if c.status() != psutil.STATUS_ZOMBIE]
+        except psutil.NoSuchProcess:
+            return []
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":  # state; fields[1] is the parent's pid
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        out += kids
+        todo += kids
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover
+        return True
+    try:  # a zombie has exited; only its parent's wait() is missing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
 def _stop_procs(procs: list[_Proc], grace: float = 5.0) -> None:
-    """SIGTERM each process group, wait, then SIGKILL what is left."""
+    """SIGTERM each process group, wait, then SIGKILL what is left, including descendants that
+    left the group (Flower starts its ServerApp/ClientApp processes in sessions of their own)."""
+    family = {p.popen.pid: descendants(p.popen.pid) for p in procs if p.popen.poll() is None}
     for p in procs:
         if p.popen.poll() is None:
             try:
@@ -185,6 +228,15 @@ def _stop_procs(procs: list[_Proc], grace: float = 5.0) -> None:
             p.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
+    strays = [pid for kids in family.values() for pid in kids]
+    for pid in strays:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    end = time.monotonic() + 5
+    while any(_alive(pid) for pid in strays) and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 def _cleanup(procs: list[_Proc], tmp: str) -> None:
@@ -247,15 +299,10 @@ class LocalFederation:
 
     def pids(self) -> list[int]:
         """Process ids of every process of the federation that is still running (children too)."""
-        import psutil
-
         out = []
         for p in self._procs:
-            try:
-                proc = psutil.Process(p.popen.pid)
-                out += [proc.pid] + [c.pid for c in proc.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                pass
+            if p.popen.poll() is None:
+                out += [p.popen.pid, *descendants(p.popen.pid)]
         return out
 
     def start(self) -> LocalFederation:
@@ -333,14 +380,29 @@ class LocalFederation:
         self.supernodes[partition_id] = proc
         return proc.popen.pid
 
-    def kill_supernode(self, partition_id: int, sig: int = signal.SIGKILL) -> None:
-        """Kill SuperNode ``partition_id`` and its ClientApp processes (a laptop that goes away)."""
+    def kill_supernode(self, partition_id: int, sig: int = signal.SIGTERM) -> None:
+        """Stop SuperNode ``partition_id`` and its ClientApp processes, as a student leaving would.
+
+        ``SIGTERM`` (Ctrl-C, a shutdown): the SuperNode tells the SuperLink it leaves, and the
+        server learns it at once. ``SIGKILL`` (a crash, a pulled cable): nobody tells the
+        SuperLink; the server learns it from missed heartbeats or the round timeout.
+        """
         proc = self.supernodes[partition_id]
+        kids = descendants(proc.popen.pid)
         try:
             os.killpg(proc.popen.pid, sig)
         except ProcessLookupError:
             pass
-        proc.popen.wait(timeout=10)
+        try:
+            proc.popen.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait(timeout=5)
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stop(self) -> None:
         """Stop every process started here (children included) and remove the temporary folder."""

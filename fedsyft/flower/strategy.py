@@ -59,12 +59,18 @@ class PollingGrid:
         self._grid = grid
         self.interval = interval
         self.extra_timeout = 0.0  # added to the next rounds' timeout (set by the strategy)
+        self.destinations: dict[str, int] = {}  # message id -> the node it was sent to
 
     def __getattr__(self, name: str):
         return getattr(self._grid, name)
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> list[Message]:
-        pending = set(self._grid.push_messages(messages))
+        messages = list(messages)
+        ids = list(self._grid.push_messages(messages))
+        # Error replies made by the SuperLink (e.g. "node unavailable") come from the SuperLink's
+        # own node id; the message they answer says which node was lost.
+        self.destinations = {i: m.metadata.dst_node_id for i, m in zip(ids, messages)}
+        pending = set(ids)
         end = None if timeout is None else time.monotonic() + timeout + self.extra_timeout
         replies: list[Message] = []
         while pending:
@@ -120,6 +126,7 @@ class FedsyftStrategy(Strategy):
         self.lost: dict[int, str] = {}      # partition-id -> why
         self._sent: dict[int, int | None] = {}  # node id -> partition-id (None: not known yet)
         self._round_info: dict[str, Any] = {}
+        self._grid = None
         self._test: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- nodes ------------------------------------------------------------------------------
@@ -168,6 +175,7 @@ class FedsyftStrategy(Strategy):
                         grid) -> Iterable[Message]:
         cfg = self.task.config
         self._round_info = {"t0": time.perf_counter()}
+        self._grid = grid
         if isinstance(grid, PollingGrid):  # round 1 also waits for SuperNodes to fetch and start the app
             grid.extra_timeout = self.connect_timeout if server_round == 1 else 0.0
         nodes = self._wait_for_nodes(grid) if not self.node_of else None
@@ -192,8 +200,9 @@ class FedsyftStrategy(Strategy):
         failed: dict[int, str] = {}  # node -> why
         results: list[ClientResult] = []
         bytes_up = 0
+        sent_to = getattr(self._grid, "destinations", {})
         for reply in replies:
-            node = reply.metadata.src_node_id
+            node = sent_to.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             if reply.has_error():
                 failed[node] = f"error reply: {reply.error.reason}"
                 continue
@@ -205,7 +214,7 @@ class FedsyftStrategy(Strategy):
             bytes_up += state_bytes(arrays)
             results.append(ClientResult(pid, dict(arrays.to_torch_state_dict()), int(metrics["num-examples"]),
                                         float(metrics["train_loss"]), int(metrics["steps"])))
-        answered = {r.metadata.src_node_id for r in replies}
+        answered = {sent_to.get(r.metadata.reply_to_message_id, r.metadata.src_node_id) for r in replies}
         for node in self._sent:
             if node not in answered:
                 failed[node] = "no reply before the round timed out (its SuperNode may have died)"

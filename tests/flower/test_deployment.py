@@ -51,21 +51,22 @@ def test_superlink_and_three_supernodes_equal_the_trainer_and_leave_nothing(feda
 
 
 @pytest.mark.slow
-def test_a_supernode_killed_mid_run_is_named_and_the_round_goes_on():
+def test_a_supernode_stopped_mid_run_is_named_and_the_round_goes_on():
     from fedsyft.flower import LocalFederation
 
     task = make_task(rounds=2, clients=3, per_client=100)
     with LocalFederation(3) as fed:
         def kill_after_round_one(rec):
             if rec.round == 1:
-                fed.kill_supernode(2)
+                fed.kill_supernode(2)  # SIGTERM to its process group: it leaves mid-run
 
-        result = fed.run(task, on_client_failure="continue", round_timeout=30, on_round=kill_after_round_one)
+        result = fed.run(task, on_client_failure="continue", round_timeout=60, on_round=kill_after_round_one)
     r1, r2 = result.history.rounds
     assert r1.clients == ["client0", "client1", "client2"] and "lost_clients" not in r1.extra
     assert r2.clients == ["client0", "client1"]
     (who, why), = r2.extra["lost_clients"].items()
-    assert who.startswith("client2 (partition-id=2") and "SuperNode may have died" in why
+    assert who.startswith("client2 (partition-id=2")
+    assert "Node Unavailable" in why or "SuperNode may have died" in why
 
 
 def test_a_port_in_use_is_refused_and_named():
