@@ -54,6 +54,9 @@ def make_task(w=WORKLOAD):
 
 def run_engine(engine: str) -> dict:
     """Runs in the child process: one engine, timed from before it starts to after it stops."""
+    import torch
+
+    torch.set_num_threads(1)  # as every Flower client (Ray actor, ClientApp process): same results
     t0 = time.perf_counter()
     task = make_task()
     if engine == "workers":

@@ -74,6 +74,7 @@ def make_client_app(task: FlowerTask | None = None) -> ClientApp:
     @app.train()
     def train(msg: Message, context: Context) -> Message:
         t = task or task_from_context(context)
+        t.use_threads()  # this is the client's own process (a Ray actor, or a SuperNode's ClientApp)
         pid = partition_id(context)
         state = msg.content["arrays"].to_torch_state_dict()
         res = train_client(t, pid, int(msg.content["config"]["server-round"]), state)
@@ -118,6 +119,8 @@ def make_server_app(task: FlowerTask | None = None, *, initial_state: Mapping[st
     def main(grid: Grid, context: Context) -> None:
         rc = context.run_config
         t = task or task_from_context(context)
+        if task is None:  # a ServerApp process of its own (deployment): evaluate as the clients train
+            t.use_threads()
         out = Path(str(rc["fedsyft-out"])) if rc.get("fedsyft-out") else None
         if initial_state is not None:
             init = dict(initial_state)

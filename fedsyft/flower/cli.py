@@ -76,6 +76,7 @@ def configure_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-subset", type=int, default=None, help="use only the first N training samples")
     p.add_argument("--test-subset", type=int, default=None, help="evaluate on the first N test samples")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per client process (default: %(default)s)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto (default: %(default)s)")
     p.add_argument("--out", default="runs/flower", help="output folder for history.json and summary.json")
     p.add_argument("--no-progress", action="store_true", help="do not print accuracy per round")
@@ -120,7 +121,8 @@ def build_task(args):
                       client=ClientConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                           momentum=args.momentum, max_steps=args.max_steps))
     return FlowerTask(parts, config, model=args.model, dataset=args.dataset, data_root=args.data_root,
-                      train_subset=args.train_subset, test_subset=args.test_subset, device=args.device)
+                      train_subset=args.train_subset, test_subset=args.test_subset, device=args.device,
+                      threads=args.threads)
 
 
 def run_flower(args) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -319,7 +320,9 @@ class LocalFederation:
         pythonpath = os.pathsep.join(p for p in [root, os.environ.get("PYTHONPATH", "")] if p)
         self.env = {**os.environ, **QUIET_ENV, "FLWR_HOME": str(home), "HOME": str(home), "PATH": path,
                     "PYTHONPATH": pythonpath, "FLWR_SUPEREXEC_TASK_POLL_INTERVAL": "0.1",
-                    "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "TERM": "dumb"}
+        for key in ("FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS"):  # set in Jupyter kernels: flwr's JSON
+            self.env.pop(key, None)                                  # output would carry colour codes
         (home / "config.toml").write_text(
             f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
             f'address = "{HOST}:{port}"\ninsecure = true\n')
@@ -444,8 +447,9 @@ class LocalFederation:
             values["fedsyft-init"] = str(out / "initial.pt")
         overrides = _toml_file(out / "overrides.toml", values)
         res = self._flwr("run", str(app), CONNECTION, "--run-config", str(overrides), "--format", "json")
+        text = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout)  # in case colours slipped through
         try:
-            reply = json.loads(res.stdout[res.stdout.index("{"):])
+            reply = json.loads(text[text.index("{"):])
         except ValueError:
             reply = {"success": False, "error-message": res.stdout + res.stderr}
         if not reply.get("success"):
@@ -473,7 +477,7 @@ class LocalFederation:
             if time.monotonic() > next_check:  # a ServerApp that died before writing its status
                 next_check = time.monotonic() + 10
                 listed = self._flwr("list", CONNECTION, "--run-id", str(run_id), "--format", "json")
-                if '"finished:' in listed.stdout and not status_file.exists():
+                if '"finished:' in re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout) and not status_file.exists():
                     time.sleep(0.5)
                     if not status_file.exists():
                         status = {"status": "failed", "error": "the ServerApp ended without a result:\n"

@@ -71,8 +71,19 @@ def run_simulation(task: FlowerTask, *, initial_state: Mapping[str, torch.Tensor
         flwr_logger.setLevel(logging.ERROR)
     t0 = time.perf_counter()
     try:
-        flwr_run_simulation(server_app=server, client_app=client, num_supernodes=task.num_clients,
-                            backend_name="ray", backend_config=backend_config, verbose_logging=verbose)
+        for attempt in (1, 2):
+            try:
+                flwr_run_simulation(server_app=server, client_app=client, num_supernodes=task.num_clients,
+                                    backend_name="ray", backend_config=backend_config, verbose_logging=verbose)
+                break
+            except RuntimeError as exc:
+                if not _ray_start_timed_out(exc) or "history" in sink:
+                    raise
+                _shutdown_ray()
+                if attempt == 2:
+                    raise RuntimeError("Ray could not start its local node within its 30 s limit, twice: this "
+                                       "machine is too busy. Close other programs, lower num_cpus, or use "
+                                       "the deployment engine.") from exc
     finally:
         flwr_logger.setLevel(old_level)
         _shutdown_ray()
@@ -88,6 +99,15 @@ def run_simulation(task: FlowerTask, *, initial_state: Mapping[str, torch.Tensor
     return FlowerResult(sink["history"], sink["state"], "simulation", time.perf_counter() - t0,
                         info={"num_cpus": num_cpus, "cpus_per_client": cpus_per_client,
                               "num_supernodes": task.num_clients})
+
+
+def _ray_start_timed_out(exc: BaseException | None) -> bool:
+    """Ray gives its raylet 30 s to start; on a busy machine it may not make it."""
+    while exc is not None:
+        if "timed out during startup" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _shutdown_ray() -> None:

@@ -62,6 +62,10 @@ class FlowerTask:
     test_subset: evaluate on the first N test samples (``None``: all of them).
     device: where clients and server compute (``"cpu"``, ``"cuda"``, ``"auto"``...); tensors
         follow the model there.
+    threads: torch threads each client trains with (``torch.set_num_threads``). 1 by default:
+        on one machine several clients share the cores (Ray gives each actor one CPU too), and
+        the same thread count as fedsyft's own loop keeps the results bit-identical. ``None``
+        leaves torch's default.
 
     Example
     -------
@@ -82,6 +86,7 @@ class FlowerTask:
     train_subset: int | None = None
     test_subset: int | None = None
     device: str = "cpu"
+    threads: int | None = 1
 
     def __post_init__(self) -> None:
         from ..models import MODELS
@@ -106,6 +111,8 @@ class FlowerTask:
         if self.model not in MODELS:
             raise ValueError(f"model={self.model!r} is unknown; SuperNodes rebuild the model by name, "
                              f"so choose one of {sorted(MODELS)}.")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be an integer >= 1 or None, got {self.threads!r}.")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r} is unknown; choose one of {DATASETS}.")
 
@@ -125,6 +132,7 @@ class FlowerTask:
         cfg = self.config.as_dict()
         return {"dataset": self.dataset, "data_root": self.data_root, "train_subset": self.train_subset,
                 "test_subset": self.test_subset, "model": self.model, "device": self.device,
+                "threads": self.threads,
                 "config": cfg, "partition": [_encode(p) for p in self.partition]}
 
     def to_json(self) -> str:
@@ -136,7 +144,7 @@ class FlowerTask:
         cfg["client"] = ClientConfig(**cfg["client"])
         return cls(partition=[_decode(p) for p in d["partition"]], config=FLConfig(**cfg), model=d["model"],
                    dataset=d["dataset"], data_root=d.get("data_root"), train_subset=d.get("train_subset"),
-                   test_subset=d.get("test_subset"), device=d.get("device", "cpu"))
+                   test_subset=d.get("test_subset"), device=d.get("device", "cpu"), threads=d.get("threads", 1))
 
     @classmethod
     def from_json(cls, text: str) -> FlowerTask:
@@ -147,6 +155,11 @@ class FlowerTask:
         from ..device import resolve_device
 
         return resolve_device(self.device)
+
+    def use_threads(self) -> None:
+        """Set this process's torch threads to ``threads`` (a client's or a remote server's process)."""
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
 
     def train_set(self):
         train = _load_split(self.dataset, self.data_root, "train")
