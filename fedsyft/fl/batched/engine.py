@@ -239,18 +239,26 @@ class BatchedEngine:
 
     def _step(self, ws: _Workspace, index: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor,
               step: int | torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        """One local step of the clients in ``index`` (``None``: all), written in place."""
+        """One local step of the clients in ``index`` (``None``: all; ``mask``: only those
+        where it is True), written in place into the workspace."""
         params, buffers = take(ws.params, index), take(ws.buffers, index)
         grads, losses, new_buffers = self.grad_fn(params, buffers, x, y)
         grads = {n: grads[n] for n in self.trainable}
         if self.prox_mu:  # the gradient of mu/2 * ||w - w_global||^2, as local_train adds it
-            grads = {n: g.add(params[n] - ws.start[n], alpha=self.prox_mu) for n, g in grads.items()}
-        new_params, new_opt = self.opt.update(params, grads, take(ws.opt_state, index), step=step)
+            for n, g in grads.items():
+                g.add_(params[n] - ws.start[n], alpha=self.prox_mu)
+        opt_state = take(ws.opt_state, index)
+        if mask is not None:  # update copies, then keep the old values where mask is False
+            params = {n: v.clone() for n, v in params.items()}
+            opt_state = {n: v.clone() for n, v in opt_state.items()}
+        self.opt.step_(params, grads, opt_state, step=step)
         if ws.corr is not None:  # SCAFFOLD, after the optimizer step
             corr = take(ws.corr, index)
-            new_params = {n: new_params.get(n, params[n]) - corr[n] for n in params}
-        put(ws.params, index, new_params, mask)
-        put(ws.opt_state, index, new_opt, mask)
+            for n, w in params.items():
+                w.sub_(corr[n])
+        if index is not None or mask is not None:  # a gathered subset or masked copies
+            put(ws.params, index, params, mask)
+            put(ws.opt_state, index, opt_state, mask)
         put(ws.buffers, index, new_buffers, mask)
         contrib = losses.double() * y.shape[1]
         if mask is not None:

@@ -2,9 +2,10 @@
 :class:`torch.optim.Adam`, the same arithmetic in the same order, for K clients at once.
 
 Each update is elementwise, so applying torch's per-tensor formula to a ``(K, ...)`` stack
-updates every client exactly as its own optimizer would. The functions are pure: they take
-the parameters, gradients and optimizer state (all stacked) and return new tensors; the
-engine writes them back (see :func:`fedsyft.fl.batched.stack.put`).
+updates every client exactly as its own optimizer would. :meth:`StackedOptimizer.step_` updates
+the stacked parameters and optimizer state in place (the engine hands it either the
+stacks themselves or a gathered subset of clients that it writes back, see
+:func:`fedsyft.fl.batched.stack.put`).
 
 - SGD (``torch.optim.SGD``, no dampening, no Nesterov): ``g <- g + wd * w``;
   ``buf <- g`` at the first step, ``buf <- momentum * buf + g`` after; ``w <- w - lr * buf``.
@@ -16,8 +17,8 @@ Example
 -------
 >>> w, g = {"w": torch.ones(2, 3)}, {"w": torch.full((2, 3), 0.5)}
 >>> opt = StackedOptimizer(lr=0.1, momentum=0.9)
->>> new_w, new_state = opt.update(w, g, opt.init(w), step=1)
->>> new_w["w"][0, 0].item()
+>>> opt.step_(w, g, opt.init(w), step=1)
+>>> w["w"][0, 0].item()
 0.949999988079071
 """
 
@@ -61,28 +62,25 @@ class StackedOptimizer:
             slots = ()
         return {f"{s}/{n}": torch.zeros_like(p) for s in slots for n, p in params.items()}
 
-    def update(self, params: Mapping[str, torch.Tensor], grads: Mapping[str, torch.Tensor],
-               state: Mapping[str, torch.Tensor], *, step: int | torch.Tensor
-               ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """One step for every parameter in ``grads``: ``(new_params, new_state)``.
+    def step_(self, params: Mapping[str, torch.Tensor], grads: Mapping[str, torch.Tensor],
+              state: Mapping[str, torch.Tensor], *, step: int | torch.Tensor) -> None:
+        """One step, in place: updates ``params`` and ``state`` for every name in ``grads``.
 
-        ``step`` is the 1-based step number (Adam's bias correction); a 0-d tensor is accepted
-        so that a captured CUDA graph can read it from the device.
+        ``grads`` may be modified (weight decay is added to it in place, as torch's ``grad``
+        is a fresh tensor here). ``step`` is the 1-based step number (Adam's bias
+        correction); a 0-d tensor is accepted so that a captured CUDA graph can read it from
+        the device.
         """
-        new_p: dict[str, torch.Tensor] = {}
-        new_s: dict[str, torch.Tensor] = {}
         wd, lr = self.weight_decay, self.lr
         if self.kind == "sgd":
             for n, g in grads.items():
                 w = params[n]
                 if wd != 0:
-                    g = g.add(w, alpha=wd)
+                    g = g.add_(w, alpha=wd)
                 if self.momentum != 0:
-                    buf = state[f"momentum_buffer/{n}"].mul(self.momentum).add(g)
-                    new_s[f"momentum_buffer/{n}"] = buf
-                    g = buf
-                new_p[n] = w.add(g, alpha=-lr)
-            return new_p, new_s
+                    g = state[f"momentum_buffer/{n}"].mul_(self.momentum).add_(g)
+                w.add_(g, alpha=-lr)
+            return
         b1, b2 = BETAS
         if isinstance(step, torch.Tensor):
             bc1 = 1 - torch.pow(b1, step)
@@ -93,13 +91,11 @@ class StackedOptimizer:
         for n, g in grads.items():
             w = params[n]
             if wd != 0:
-                g = g.add(w, alpha=wd)
-            m = state[f"exp_avg/{n}"].lerp(g, 1 - b1)
-            v = state[f"exp_avg_sq/{n}"].mul(b2).addcmul(g, g, value=1 - b2)
-            new_s[f"exp_avg/{n}"], new_s[f"exp_avg_sq/{n}"] = m, v
-            denom = (v.sqrt() / bc2_sqrt).add(EPS)
+                g = g.add_(w, alpha=wd)
+            m = state[f"exp_avg/{n}"].lerp_(g, 1 - b1)
+            v = state[f"exp_avg_sq/{n}"].mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / bc2_sqrt).add_(EPS)
             if isinstance(bc1, torch.Tensor):
-                new_p[n] = w - (lr / bc1) * (m / denom)
+                w.sub_((m / denom) * (lr / bc1))
             else:
-                new_p[n] = w.addcdiv(m, denom, value=-(lr / bc1))
-        return new_p, new_s
+                w.addcdiv_(m, denom, value=-(lr / bc1))

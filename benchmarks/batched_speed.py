@@ -1,0 +1,252 @@
+"""The batched client engine against training the clients one after another.
+
+Both sides train the same clients from the same global model with the same seeds and the
+same :class:`~fedsyft.fl.client.ClientConfig`; they differ only in *how*:
+
+- ``sequential``: :func:`fedsyft.fl.client.local_train` on a fresh copy of the model, client
+  after client (what the workers path runs at each worker, without the pointer traffic);
+- ``batched``: :func:`fedsyft.fl.batched.train_clients_batched`'s engine, all clients in one
+  ``torch.func`` program (engine and data pool built once, as a training run reuses them).
+
+CPU mode (default): three cases, each timed round by round, the two sides interleaved (their
+order alternating) and reported as medians of wall time and of process CPU time (CPU time
+is the fairer figure on a shared machine):
+
+- ``mcmahan_2nn``: McMahan et al. 2017's 2NN, 100 IID MNIST clients of 600, C=0.1 (10 per
+  round), E=5, B=10, lr 0.1;
+- ``simple_cnn_b10`` / ``simple_cnn_b64``: NIID-Bench's simple-cnn, 10 IID MNIST clients of
+  6,000, B=10 / B=64, lr 0.01, momentum 0.9.
+
+``--mode quick`` caps every client at ``--max-steps`` local steps (default 40) so a case
+takes seconds; ``--mode full`` runs the whole local epochs (E=5 for the 2NN, E=1 for the
+simple-cnn cases).
+
+GPU mode (``--device cuda --full``): one full NIID-Bench MNIST cell (10 IID parties of 6,000,
+simple-cnn, E=10, B=64, lr 0.01, momentum 0.9, FedAvg, 50 rounds): seconds per cell with the
+batched engine (CUDA graph captured; measured over all 50 rounds, with FedAvg aggregation and
+a final test evaluation) and with sequential ``local_train`` on the same GPU (measured over
+``--sequential-rounds`` rounds, extrapolated to 50 and labelled so). It first checks, on the
+GPU, that batched equals sequential within 1e-4 after a few steps. Target: <= 40 s per cell
+on an H100/H200.
+
+Example::
+
+    nice python benchmarks/batched_speed.py --threads 1                  # CPU, quick
+    python benchmarks/batched_speed.py --device cuda --full               # GPU, one ready command
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime as _dt
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import machine_label, write_results  # noqa: E402  (benchmarks/ is on sys.path)
+
+from fedsyft.data import MNIST
+from fedsyft.fl import ClientConfig, client_seed, local_train, sample_clients
+from fedsyft.fl.batched import BatchedEngine, DataPool
+from fedsyft.models import get_model
+from fedsyft.partition import iid
+
+CASES = {  # model, clients, selected per round, samples per client, config (full mode)
+    "mcmahan_2nn": ("mcmahan_2nn", 100, 10, 600, ClientConfig(epochs=5, batch_size=10, lr=0.1)),
+    "simple_cnn_b10": ("simple_cnn", 10, 10, 6000,
+                       ClientConfig(epochs=1, batch_size=10, lr=0.01, momentum=0.9)),
+    "simple_cnn_b64": ("simple_cnn", 10, 10, 6000,
+                       ClientConfig(epochs=1, batch_size=64, lr=0.01, momentum=0.9)),
+}
+MODES = ("quick", "full")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Cases and modes: see the module docstring.")
+    p.add_argument("--mode", choices=MODES, default="quick")
+    p.add_argument("--device", default="cpu", help="cpu (side-by-side ratios) or cuda (with --full)")
+    p.add_argument("--full", action="store_true", help="with --device cuda: one full NIID-Bench cell")
+    p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    p.add_argument("--repeats", type=int, default=5, help="rounds timed per case and side (CPU)")
+    p.add_argument("--max-steps", type=int, default=40, help="quick mode: local steps per client")
+    p.add_argument("--rounds", type=int, default=50, help="GPU cell: rounds")
+    p.add_argument("--sequential-rounds", type=int, default=2,
+                   help="GPU cell: rounds timed for the sequential side (then extrapolated)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/batched_speed_<mode>.json)")
+    return p.parse_args(argv)
+
+
+def _shards(train, num_clients: int, per_client: int, seed: int, device):
+    x = train.data.to(device)
+    y = train.targets.to(device)
+    parts = iid(num_clients * per_client, num_clients, seed=seed)
+    return [(x[torch.as_tensor(p, device=device)], y[torch.as_tensor(p, device=device)]) for p in parts]
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _sequential(model, shards, chosen, config, seeds):
+    return [local_train(copy.deepcopy(model), *shards[c], config, seed=s) for c, s in zip(chosen, seeds)]
+
+
+def cpu_case(name: str, args, train) -> dict:
+    model_name, n_clients, n_sel, per_client, config = CASES[name]
+    if args.mode == "quick":
+        config = ClientConfig(**{**config.as_dict(), "max_steps": args.max_steps})
+    torch.manual_seed(args.seed)
+    model = get_model(model_name)
+    shards = _shards(train, n_clients, per_client, args.seed, "cpu")
+    engine = BatchedEngine(model, config)
+    pool = DataPool(shards)
+    times: dict[str, dict[str, list[float]]] = {"sequential": {"wall": [], "cpu": []},
+                                                "batched": {"wall": [], "cpu": []}}
+    run = {"sequential": lambda ch, sd: _sequential(model, shards, ch, config, sd),
+           "batched": lambda ch, sd: engine.train(model, pool, clients=ch, seeds=sd)}
+    run["batched"](*_round(args, n_clients, n_sel, 0))  # warm-up (the probe, first allocations)
+    steps = 0
+    for r in range(1, args.repeats + 1):
+        chosen, seeds = _round(args, n_clients, n_sel, r)
+        order = ("sequential", "batched") if r % 2 else ("batched", "sequential")
+        for side in order:
+            w0, c0 = time.perf_counter(), time.process_time()
+            out = run[side](chosen, seeds)
+            times[side]["wall"].append(time.perf_counter() - w0)
+            times[side]["cpu"].append(time.process_time() - c0)
+        steps = sum(o["steps"] for o in out)
+    med = {s: {k: statistics.median(v) for k, v in t.items()} for s, t in times.items()}
+    res = {"model": model_name, "clients": n_clients, "per_round": n_sel, "samples_per_client": per_client,
+           "config": config.as_dict(), "client_steps_per_round": steps, "times": times, "median": med,
+           "ratio_wall": med["sequential"]["wall"] / med["batched"]["wall"],
+           "ratio_cpu": med["sequential"]["cpu"] / med["batched"]["cpu"]}
+    print(f"  {name:15s} sequential {med['sequential']['wall']:7.2f} s wall / {med['sequential']['cpu']:7.2f} s cpu"
+          f"   batched {med['batched']['wall']:7.2f} s / {med['batched']['cpu']:7.2f} s"
+          f"   ratio {res['ratio_wall']:.2f}x wall, {res['ratio_cpu']:.2f}x cpu  ({steps} client-steps/round)",
+          flush=True)
+    return res
+
+
+def _round(args, n_clients, n_sel, r):
+    chosen = sample_clients(n_clients, n_sel, seed=args.seed, rnd=r)
+    return chosen, [client_seed(args.seed, r, c) for c in chosen]
+
+
+def _fedavg(model, results) -> None:
+    sizes = torch.tensor([float(r["num_samples"]) for r in results])
+    w = (sizes / sizes.sum()).tolist()
+    new = {}
+    for k, v in model.state_dict().items():
+        if torch.is_floating_point(v):
+            new[k] = sum(wi * r["state"][k] for wi, r in zip(w, results))
+        else:
+            new[k] = torch.stack([r["state"][k] for r in results]).max(0).values
+    model.load_state_dict(new)
+
+
+def gpu_cell(args, train, test) -> dict:
+    device = torch.device(args.device)
+    config = ClientConfig(epochs=10, batch_size=64, lr=0.01, momentum=0.9)
+    shards = _shards(train, 10, 6000, args.seed, device)
+    tx, ty = test.data.to(device), test.targets.to(device)
+    torch.manual_seed(args.seed)
+    model = get_model("simple_cnn").to(device)
+
+    # 1. the same math on this GPU (a few steps, fresh engine, graph captured)
+    check_cfg = ClientConfig(epochs=1, batch_size=64, lr=0.01, momentum=0.9, max_steps=20)
+    eng = BatchedEngine(model, check_cfg)
+    got = eng.train(model, DataPool(shards), seeds=list(range(10)))
+    worst = 0.0
+    for i in range(10):
+        local = copy.deepcopy(model)
+        local_train(local, *shards[i], check_cfg, seed=i)
+        for k, v in local.state_dict().items():
+            if torch.is_floating_point(v):
+                worst = max(worst, float((got[i]["state"][k] - v).norm() / v.norm().clamp_min(1e-12)))
+    graph = [ws.capture_note for ws in eng._spaces.values()]
+    print(f"  check: batched vs local_train on {device}: worst relative difference {worst:.2e} "
+          f"(must be < 1e-4); step: {graph}", flush=True)
+
+    # 2. the batched cell, all rounds
+    engine = BatchedEngine(model, config)
+    pool = DataPool(shards)
+    accs = []
+    _sync(device)
+    t0 = time.perf_counter()
+    for r in range(1, args.rounds + 1):
+        chosen, seeds = _round(args, 10, 10, r)
+        _fedavg(model, engine.train(model, pool, clients=chosen, seeds=seeds))
+        if r == args.rounds:
+            with torch.no_grad():
+                model.eval()
+                accs.append(float((model(tx).argmax(1) == ty).float().mean()))
+                model.train()
+    _sync(device)
+    batched_s = time.perf_counter() - t0
+    print(f"  batched: {batched_s:.1f} s for {args.rounds} rounds (target <= 40 s); "
+          f"final test accuracy {100 * accs[-1]:.2f}%", flush=True)
+
+    # 3. the sequential side, a few rounds, extrapolated
+    torch.manual_seed(args.seed)
+    seq_model = get_model("simple_cnn").to(device)
+    _sync(device)
+    t0 = time.perf_counter()
+    for r in range(1, args.sequential_rounds + 1):
+        chosen, seeds = _round(args, 10, 10, r)
+        outs = []
+        for c, s in zip(chosen, seeds):
+            local = copy.deepcopy(seq_model)
+            st = local_train(local, *shards[c], config, seed=s)
+            st["state"] = local.state_dict()
+            outs.append(st)
+        _fedavg(seq_model, outs)
+    _sync(device)
+    seq_round = (time.perf_counter() - t0) / args.sequential_rounds
+    seq_cell = seq_round * args.rounds
+    print(f"  sequential: {seq_round:.1f} s per round -> {seq_cell:.0f} s per {args.rounds}-round cell "
+          f"(extrapolated from {args.sequential_rounds} rounds); ratio {seq_cell / batched_s:.1f}x", flush=True)
+    return {"setup": {"parties": 10, "samples_per_party": 6000, "model": "simple_cnn", "rounds": args.rounds,
+                      **config.as_dict()},
+            "check_worst_relative_difference": worst, "step": graph,
+            "batched_seconds_per_cell": batched_s, "batched_final_accuracy": accs[-1],
+            "sequential_seconds_per_round": seq_round,
+            "sequential_seconds_per_cell_extrapolated": seq_cell,
+            "sequential_rounds_measured": args.sequential_rounds, "ratio": seq_cell / batched_s,
+            "target_seconds_per_cell": 40}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    date = _dt.date.today().isoformat()
+    machine = machine_label()
+    train, test = MNIST("train"), MNIST("test")
+    np.random.seed(args.seed)  # nothing here draws from it; kept for any imported code that might
+    gpu = torch.device(args.device).type == "cuda"
+    if gpu and not args.full:
+        print("--device cuda measures the full NIID-Bench cell: add --full.", file=sys.stderr)
+        return 2
+    label = "gpu-cell" if gpu else args.mode
+    print(f"batched_speed, mode={label}, {machine}, {date}", flush=True)
+    if gpu:
+        payload = {"cell": gpu_cell(args, train, test)}
+    else:
+        payload = {"cases": {name: cpu_case(name, args, train) for name in args.cases}}
+    args.mode = label
+    write_results("batched_speed", args, {"benchmark": "batched_speed", "mode": label, "machine": machine,
+                                          "date": date, **payload})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
