@@ -127,6 +127,15 @@ def test_batched_equals_local_train(mnist_rows, model_name, shards, setup):
                                 prox_mu=prox_mu, controls=controls)
 
 
+@pytest.mark.parametrize("model_name", ["simple_cnn", "small_bn"])
+def test_plain_vmap_convolution_path(mnist_rows, model_name):
+    """fast_conv=False: torch.func's own convolution rule (the path used on CUDA)."""
+    config, _, _ = SETUPS["fedavg_momentum_wd_max_steps"]
+    torch.manual_seed(0)
+    _assert_same_as_local_train(MODELS[model_name](), _shards(mnist_rows, SHARDS["unequal"]), config,
+                                [5, 6, 7, 8], fast_conv=False)
+
+
 def test_batch_norm_buffers_are_per_client(mnist_rows):
     torch.manual_seed(0)
     model = SmallBN()

@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..client import ClientConfig
+from .conv import use_fast_conv
 from .graph import capture as capture_graph
 from .optim import StackedOptimizer
 from .schedule import Schedule, build_schedule
@@ -143,11 +144,14 @@ class BatchedEngine:
     max_parallel: at most this many clients per chunk (``None``: all at once).
     device: where to train (default: the model's device).
     capture: capture the full-batch step in a CUDA graph (``None``: on CUDA, yes).
+    fast_conv: run ``nn.Conv2d`` layers as channels-last grouped convolutions (see
+        :mod:`.conv`; ``None``: on the CPU, yes).
     """
 
     def __init__(self, model: nn.Module, config: ClientConfig, *, prox_mu: float = 0.0,
                  scaffold: bool = False, max_parallel: int | None = None,
-                 device: torch.device | str | None = None, capture: bool | None = None) -> None:
+                 device: torch.device | str | None = None, capture: bool | None = None,
+                 fast_conv: bool | None = None) -> None:
         if not isinstance(config, ClientConfig):
             raise TypeError(f"config must be a ClientConfig, got {type(config).__name__}.")
         if max_parallel is not None and (not isinstance(max_parallel, int) or max_parallel < 1):
@@ -162,6 +166,8 @@ class BatchedEngine:
         self.max_parallel = max_parallel
         self.capture = self.device.type == "cuda" if capture is None else bool(capture)
         self.template = copy.deepcopy(model).to(self.device).train()
+        if self.device.type == "cpu" if fast_conv is None else fast_conv:
+            use_fast_conv(self.template)
         for p in self.template.parameters():
             p.requires_grad_(False)  # its tensors are never trained; functional_call swaps them
         self.param_names = [n for n, _ in model.named_parameters()]
@@ -360,8 +366,8 @@ class BatchedEngine:
 def train_clients_batched(model: nn.Module, datasets: Sequence[tuple[torch.Tensor, torch.Tensor]] | DataPool,
                           config: ClientConfig, *, seeds: Sequence[int], prox_mu: float = 0.0,
                           controls: Controls | None = None, max_parallel: int | None = None,
-                          device: torch.device | str | None = None,
-                          capture: bool | None = None) -> list[dict[str, Any]]:
+                          device: torch.device | str | None = None, capture: bool | None = None,
+                          fast_conv: bool | None = None) -> list[dict[str, Any]]:
     """Train one copy of ``model`` per client, all at once; what ``local_train`` returns, plus ``state``.
 
     Parameters
@@ -375,6 +381,7 @@ def train_clients_batched(model: nn.Module, datasets: Sequence[tuple[torch.Tenso
     max_parallel: at most this many clients trained at once (memory); ``None``: all.
     device: where to train (default: the model's device); the data is moved there once.
     capture: capture the step in a CUDA graph (default: on CUDA).
+    fast_conv: channels-last grouped convolutions (default: on the CPU; see :mod:`.conv`).
 
     Returns
     -------
@@ -387,6 +394,7 @@ def train_clients_batched(model: nn.Module, datasets: Sequence[tuple[torch.Tenso
         train it with :func:`~fedsyft.fl.client.local_train` instead.
     """
     engine = BatchedEngine(model, config, prox_mu=prox_mu, scaffold=controls is not None,
-                           max_parallel=max_parallel, device=device, capture=capture)
+                           max_parallel=max_parallel, device=device, capture=capture,
+                           fast_conv=fast_conv)
     pool = datasets if isinstance(datasets, DataPool) else DataPool(datasets, device=engine.device)
     return engine.train(model, pool, seeds=seeds, controls=controls)
