@@ -23,9 +23,11 @@ clients, but not the same masks as the sequential path (see :mod:`.step`).
 
 ``max_parallel`` trains at most that many clients at once (chunks run one after another),
 so that 1,000 clients need only ``max_parallel`` copies of the model in memory. On CUDA the
-data is moved to the GPU once (:class:`DataPool`) and the full-batch step is captured in a
-CUDA graph (:mod:`.graph`); partial batches, and any model whose step cannot be captured,
-run eagerly.
+data is moved to the GPU once (:class:`DataPool`) and the step is captured in a CUDA graph
+(:mod:`.graph`), one per batch size met (the full size and the epochs' last, shorter
+batches), for all K clients with a mask: clients whose batch at that step has another size,
+or who have finished, run the step on placeholder rows and keep their old state (a mask,
+never fake samples). A model whose step cannot be captured runs eagerly, with a warning.
 
 A model that ``torch.func`` cannot run per client (data-dependent Python control flow,
 ``.item()`` in ``forward``, in-place updates the functional path cannot batch) raises
@@ -67,6 +69,9 @@ from .stack import put, replicate, take
 from .step import make_grad_fn
 
 Controls = tuple[Mapping[str, torch.Tensor], Sequence[Mapping[str, torch.Tensor]]]
+
+
+MAX_GRAPHS = 16  # captured steps per workspace (one per batch size); more sizes run eagerly
 
 
 class NotBatchableError(RuntimeError):
@@ -124,9 +129,16 @@ class _Workspace:
                       if engine.prox_mu or engine.scaffold else {})
         self.corr = ({n: torch.zeros_like(p) for n, p in self.params.items()}
                      if engine.scaffold else None)
-        self.replay = None  # the captured full-batch step, on CUDA
-        self.capture_note = "eager"
-        self.static: dict[str, torch.Tensor] = {}
+        # On CUDA: one captured step per batch size, {size: (replay, static inputs)}; a
+        # failed capture sets ``capture_failed`` (the reason) and the chunk runs eagerly.
+        self.graphs: dict[int, tuple[Any, dict[str, torch.Tensor]]] = {}
+        self.capture_failed: str | None = None
+
+    @property
+    def capture_note(self) -> str:
+        if self.capture_failed:
+            return self.capture_failed
+        return f"captured (batch sizes {sorted(self.graphs)})" if self.graphs else "eager"
 
     def state_dicts(self) -> list[dict[str, torch.Tensor]]:
         return [self.params, self.buffers, self.opt_state, {"loss_sum": self.loss_sum}]
@@ -176,6 +188,7 @@ class BatchedEngine:
         self.trainable: list[str] = []
         self._probed = False
         self._spaces: dict[int, _Workspace] = {}
+        self._emulate_capture = False  # tests: run the capturable masked step on the CPU
         self.notes: list[str] = []
 
     # -- checks -------------------------------------------------------------------------
@@ -274,20 +287,32 @@ class BatchedEngine:
         else:
             ws.loss_sum.index_add_(0, index, contrib)
 
-    def _capture(self, ws: _Workspace, pool: DataPool) -> None:
-        bsz = self.config.batch_size
-        ws.static = {"x": torch.zeros(ws.k, bsz, *pool.data.shape[1:], dtype=pool.data.dtype, device=self.device),
-                     "y": torch.zeros(ws.k, bsz, dtype=torch.long, device=self.device),
-                     "mask": torch.ones(ws.k, dtype=torch.bool, device=self.device),
-                     "step": torch.ones((), dtype=torch.float32, device=self.device)}
-        st = ws.static
-        st["x"].copy_(pool.data[:1].expand_as(st["x"][0]).unsqueeze(0).expand_as(st["x"]))
-        ws.replay, ws.capture_note = capture_graph(
-            lambda: self._step(ws, None, st["x"], st["y"], st["step"], st["mask"]),
-            ws.state_dicts(), device=self.device)
-        if ws.replay is None:
-            self.notes.append(ws.capture_note)
-            warnings.warn(f"batched engine: {ws.capture_note}", RuntimeWarning, stacklevel=3)
+    def _graph(self, ws: _Workspace, pool: DataPool, bsz: int):
+        """The captured step of all K clients for batches of ``bsz`` samples (clients with
+        another batch size at that step are masked out); ``None`` if it cannot be had."""
+        if bsz in ws.graphs:
+            return ws.graphs[bsz]
+        if ws.capture_failed or len(ws.graphs) >= MAX_GRAPHS:
+            return None
+        dev = self.device
+        st = {"x": pool.data[:1].expand(ws.k, bsz, *pool.data.shape[1:]).clone(),
+              "y": pool.targets[:1].expand(ws.k, bsz).clone(),
+              "mask": torch.ones(ws.k, dtype=torch.bool, device=dev),
+              "step": torch.ones((), dtype=torch.float32, device=dev)}
+        def step() -> None:
+            self._step(ws, None, st["x"], st["y"], st["step"], st["mask"])
+
+        if self._emulate_capture:  # tests on the CPU: the same static, masked step, not captured
+            replay, note = step, "emulated"
+        else:
+            replay, note = capture_graph(step, ws.state_dicts(), device=dev)
+        if replay is None:
+            ws.capture_failed = note
+            self.notes.append(note)
+            warnings.warn(f"batched engine: {note}", RuntimeWarning, stacklevel=4)
+            return None
+        ws.graphs[bsz] = (replay, st)
+        return ws.graphs[bsz]
 
     def _train_chunk(self, pool: DataPool, clients: list[int], seeds: list[int],
                      g_params: dict[str, torch.Tensor], g_buffers: dict[str, torch.Tensor],
@@ -310,24 +335,23 @@ class BatchedEngine:
             for n, v in ws.corr.items():  # local_train: p -= lr * (c_global - c_client)
                 v.copy_(torch.stack([(cfg.lr * (c_global[n].to(dev) - c[n].to(dev))) for c in c_clients]))
         index = sched.index.to(dev)
-        use_graph = self.capture and dev.type == "cuda"
-        if use_graph and ws.replay is None and ws.capture_note == "eager":
-            self._capture(ws, pool)
-        use_graph = use_graph and ws.replay is not None
+        use_graph = self.capture and (dev.type == "cuda" or self._emulate_capture)
         if use_graph:
             safe_index = index.clamp_min(0)  # rows of masked-out clients: any valid sample
-            full = (sched.sizes == cfg.batch_size).to(dev)
-            st = ws.static
+            sizes = sched.sizes.to(dev)
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(int(seeds[0]) if seeds else 0)
             for t, groups in enumerate(sched.groups):
                 for bsz, rows in groups:
-                    if use_graph and bsz == cfg.batch_size:
-                        st["x"].copy_(pool.data[safe_index[:, t]])
-                        st["y"].copy_(pool.targets[safe_index[:, t]])
-                        st["mask"].copy_(full[:, t])
+                    graph = self._graph(ws, pool, bsz) if use_graph else None
+                    if graph is not None:
+                        replay, st = graph
+                        rows_t = safe_index[:, t, :bsz]
+                        st["x"].copy_(pool.data[rows_t])
+                        st["y"].copy_(pool.targets[rows_t])
+                        torch.eq(sizes[:, t], bsz, out=st["mask"])
                         st["step"].fill_(t + 1)
-                        ws.replay()
+                        replay()
                         continue
                     rows_dev = None if rows is None else rows.to(dev)
                     idx = index[:, t, :bsz] if rows is None else index[rows_dev, t, :bsz]
