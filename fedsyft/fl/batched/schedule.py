@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -83,13 +84,17 @@ def build_schedule(sizes: Sequence[int], offsets: Sequence[int], config, seeds: 
         index[row, :len(batches)].view(-1)[pos] = torch.cat(batches) + int(off)
     true_sizes = (index >= 0).sum(-1)
     groups: list[list[tuple[int, torch.Tensor | None]]] = []
-    for t in range(t_max):
-        col = true_sizes[:, t]
+    cols = true_sizes.t().numpy()
+    for col in cols:
+        first = int(col[0])
+        if first and (col == first).all():  # the common case: every client, same size
+            groups.append([(first, None)])
+            continue
         step_groups = []
-        for b in torch.unique(col).tolist():
+        for b in np.unique(col).tolist():
             if b == 0:
                 continue
-            rows = (col == b).nonzero().flatten()
+            rows = torch.from_numpy(np.flatnonzero(col == b))
             step_groups.append((int(b), None if len(rows) == k else rows))
         groups.append(step_groups)
     return Schedule(index, true_sizes, steps, groups)
