@@ -10,7 +10,8 @@ same :class:`~fedsyft.fl.client.ClientConfig`; they differ only in *how*:
 
 CPU mode (default): three cases, each timed round by round, the two sides interleaved (their
 order alternating) and reported as medians of wall time and of process CPU time (CPU time
-is the fairer figure on a shared machine):
+is the fairer figure on a shared machine); ``--compile`` adds the engine with
+``torch.compile`` as a third side (its one-off compile time is reported, not in the medians):
 
 - ``mcmahan_2nn``: McMahan et al. 2017's 2NN, 100 IID MNIST clients of 600, C=0.1 (10 per
   round), E=5, B=10, lr 0.1;
@@ -45,7 +46,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from _common import machine_label, write_results  # noqa: E402  (benchmarks/ is on sys.path)
 
@@ -78,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=50, help="GPU cell: rounds")
     p.add_argument("--sequential-rounds", type=int, default=2,
                    help="GPU cell: rounds timed for the sequential side (then extrapolated)")
+    p.add_argument("--compile", action="store_true",
+                   help="CPU: also time the engine with torch.compile (compile time reported apart)")
+    p.add_argument("--no-fast-conv", action="store_true", help="CPU: torch.func's own convolution rule")
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, help="JSON output (default benchmarks/results/batched_speed_<mode>.json)")
@@ -107,17 +110,23 @@ def cpu_case(name: str, args, train) -> dict:
     torch.manual_seed(args.seed)
     model = get_model(model_name)
     shards = _shards(train, n_clients, per_client, args.seed, "cpu")
-    engine = BatchedEngine(model, config)
     pool = DataPool(shards)
-    times: dict[str, dict[str, list[float]]] = {"sequential": {"wall": [], "cpu": []},
-                                                "batched": {"wall": [], "cpu": []}}
-    run = {"sequential": lambda ch, sd: _sequential(model, shards, ch, config, sd),
-           "batched": lambda ch, sd: engine.train(model, pool, clients=ch, seeds=sd)}
-    run["batched"](*_round(args, n_clients, n_sel, 0))  # warm-up (the probe, first allocations)
+    engines = {"batched": BatchedEngine(model, config, fast_conv=not args.no_fast_conv)}
+    if args.compile:
+        engines["batched_compiled"] = BatchedEngine(model, config, compile=True)
+    run = {"sequential": lambda ch, sd: _sequential(model, shards, ch, config, sd)}
+    warmup = {}
+    for side, eng in engines.items():
+        run[side] = (lambda e: lambda ch, sd: e.train(model, pool, clients=ch, seeds=sd))(eng)
+        w0 = time.perf_counter()
+        run[side](*_round(args, n_clients, n_sel, 0))  # warm-up (probe, allocations, compiling)
+        warmup[side] = time.perf_counter() - w0
+    times: dict[str, dict[str, list[float]]] = {s: {"wall": [], "cpu": []} for s in run}
+    sides = list(run)
     steps = 0
     for r in range(1, args.repeats + 1):
         chosen, seeds = _round(args, n_clients, n_sel, r)
-        order = ("sequential", "batched") if r % 2 else ("batched", "sequential")
+        order = sides if r % 2 else sides[::-1]
         for side in order:
             w0, c0 = time.perf_counter(), time.process_time()
             out = run[side](chosen, seeds)
@@ -127,12 +136,16 @@ def cpu_case(name: str, args, train) -> dict:
     med = {s: {k: statistics.median(v) for k, v in t.items()} for s, t in times.items()}
     res = {"model": model_name, "clients": n_clients, "per_round": n_sel, "samples_per_client": per_client,
            "config": config.as_dict(), "client_steps_per_round": steps, "times": times, "median": med,
-           "ratio_wall": med["sequential"]["wall"] / med["batched"]["wall"],
-           "ratio_cpu": med["sequential"]["cpu"] / med["batched"]["cpu"]}
-    print(f"  {name:15s} sequential {med['sequential']['wall']:7.2f} s wall / {med['sequential']['cpu']:7.2f} s cpu"
-          f"   batched {med['batched']['wall']:7.2f} s / {med['batched']['cpu']:7.2f} s"
-          f"   ratio {res['ratio_wall']:.2f}x wall, {res['ratio_cpu']:.2f}x cpu  ({steps} client-steps/round)",
-          flush=True)
+           "warmup_seconds": warmup, "fast_conv": not args.no_fast_conv,
+           "ratio_wall": {s: med["sequential"]["wall"] / med[s]["wall"] for s in engines},
+           "ratio_cpu": {s: med["sequential"]["cpu"] / med[s]["cpu"] for s in engines}}
+    line = f"  {name:15s} sequential {med['sequential']['wall']:6.2f} s wall / {med['sequential']['cpu']:6.2f} s cpu"
+    for s_ in engines:
+        line += (f" | {s_} {med[s_]['wall']:6.2f} s / {med[s_]['cpu']:6.2f} s: "
+                 f"{res['ratio_wall'][s_]:.2f}x wall, {res['ratio_cpu'][s_]:.2f}x cpu")
+    if args.compile:
+        line += f" (compiling took {warmup['batched_compiled']:.0f} s, not in the medians)"
+    print(line + f"  [{steps} client-steps/round]", flush=True)
     return res
 
 
@@ -231,7 +244,6 @@ def main(argv=None) -> int:
     date = _dt.date.today().isoformat()
     machine = machine_label()
     train, test = MNIST("train"), MNIST("test")
-    np.random.seed(args.seed)  # nothing here draws from it; kept for any imported code that might
     gpu = torch.device(args.device).type == "cuda"
     if gpu and not args.full:
         print("--device cuda measures the full NIID-Bench cell: add --full.", file=sys.stderr)
