@@ -42,7 +42,9 @@ def test_backend_equals_local_train_at_the_workers(fds5):
         for k, v in local.state_dict().items():
             assert _rel(r["state"][k], v) < 1e-4
         assert r["bytes_computed"] is True
-        assert r["bytes_down"] == r["bytes_up"] == nbytes_of(dict(model.state_dict()))
+        model_bytes = nbytes_of(list(model.state_dict().values()))
+        assert r["bytes_down"] == model_bytes
+        assert r["bytes_up"] == model_bytes + nbytes_of({k: r[k] for k in ("num_samples", "loss", "steps")})
 
 
 def test_remote_aggregators_get_updates_at_the_workers(fds5):
@@ -82,8 +84,7 @@ def test_scaffold_controls_come_from_the_provider(fds5):
                       control=(c_global, c_i))
     for k, v in ref["control_delta"].items():
         assert _rel(out[0]["control_delta"][k], v) < 1e-4
-    params = sum(nbytes_of(p) for p in model.parameters())
-    assert out[0]["bytes_down"] == nbytes_of(dict(model.state_dict())) + 2 * params
+    assert out[0]["bytes_down"] == nbytes_of(list(model.state_dict().values())) + nbytes_of((c_global, c_i))
 
 
 def test_auto_says_which_backend_and_why(fds5):
@@ -101,3 +102,85 @@ def test_auto_says_which_backend_and_why(fds5):
     assert name == "workers" and "cannot be trained per client" in reason
     name, reason = choose_backend(McMahan2NN(), shards, ClientConfig(batch_size=10), repeats=1)
     assert name in ("workers", "batched") and reason.startswith(name) and "probe of 5 clients" in reason
+
+
+# -- FederatedTrainer(backend=...) ------------------------------------------------------------
+from fedsyft.fl import FederatedTrainer  # noqa: E402
+from fedsyft.privacy import DPFedAvgAggregator, SecureAggregator  # noqa: E402
+
+
+def _run(fds, test, cfg, backend, aggregator=None, model=None, **kw):
+    torch.manual_seed(0)
+    model = model or McMahan2NN()
+    trainer = FederatedTrainer(model, fds, test, cfg, aggregator=aggregator, progress=False,
+                               device="cpu", backend=backend, **kw)
+    trainer.run()
+    return trainer
+
+
+@pytest.mark.parametrize("algorithm", ["fedavg", "fedprox", "scaffold"])
+def test_trainer_batched_equals_workers(fds5, mnist_small, algorithm):
+    _, test = mnist_small
+    cfg = FLConfig(rounds=2, num_selected=3, algorithm=algorithm, mu=0.1, seed=4,
+                   client=ClientConfig(batch_size=32, lr=0.05, momentum=0.9, max_steps=5))
+    w = _run(fds5, test, cfg, "workers")
+    b = _run(fds5, test, cfg, "batched")
+    assert b.backend == "batched" and w.backend == "workers"
+    for k, v in w.model.state_dict().items():
+        assert _rel(b.model.state_dict()[k], v) < 1e-4, k
+    for rw, rb in zip(w.history.rounds, b.history.rounds):
+        assert rb.clients == rw.clients
+        assert rb.train_loss == pytest.approx(rw.train_loss, rel=1e-4)
+        assert rb.test_accuracy == pytest.approx(rw.test_accuracy, abs=0.005)
+        assert rb.extra["bytes_computed"] is True and "bytes_computed" not in rw.extra
+        # computed: tensors, controls and statistics; counted: the same plus small arguments
+        assert abs(rb.bytes_down - rw.bytes_down) <= 0.001 * rw.bytes_down
+        assert abs(rb.bytes_up - rw.bytes_up) <= 0.001 * rw.bytes_up
+    if algorithm == "scaffold":
+        for cid, c in w.c_clients.items():
+            for k in c:
+                assert _rel(b.c_clients[cid][k], c[k]) < 1e-3
+
+
+@pytest.mark.parametrize("make_agg", [lambda: SecureAggregator(),
+                                      lambda: DPFedAvgAggregator(clip_norm=1.0, noise_multiplier=0.5,
+                                                                 sample_rate=0.6, seed=0)],
+                         ids=["secure", "dp"])
+def test_trainer_batched_with_privacy_aggregators(fds5, mnist_small, make_agg):
+    _, test = mnist_small
+    cfg = FLConfig(rounds=2, num_selected=3, seed=1, client=ClientConfig(batch_size=50, lr=0.05, max_steps=3))
+    w = _run(fds5, test, cfg, "workers", aggregator=make_agg())
+    b = _run(fds5, test, cfg, "batched", aggregator=make_agg())
+    for k, v in w.model.state_dict().items():
+        assert _rel(b.model.state_dict()[k], v) < 1e-4, k
+    assert set(b.history.rounds[-1].extra) >= set(w.history.rounds[-1].extra)
+
+
+def test_trainer_backend_choices_say_why(fds5, mnist_small):
+    _, test = mnist_small
+    cfg = FLConfig(rounds=1, client=ClientConfig(batch_size=50, max_steps=2))
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(784, 10)
+
+        def forward(self, x):
+            h = self.fc(x.flatten(1))
+            return F.log_softmax(h * 2 if h.sum() > 0 else h, dim=1)
+
+    with pytest.warns(RuntimeWarning, match="cannot be trained per client"):
+        t = _run(fds5, test, cfg, "batched", model=Branchy())
+    assert t.backend == "workers" and "backend='workers'" in t.backend_reason
+    t = _run(fds5, test, cfg, "auto")
+    assert t.backend in ("workers", "batched") and t.backend_reason.startswith(t.backend)
+    assert "probe of 5 clients" in t.backend_reason
+
+    def my_train(model, data, targets, config, **kw):
+        return local_train(model, data, targets, config, **kw)
+
+    with pytest.raises(ValueError, match="use backend='workers'"):
+        FederatedTrainer(McMahan2NN(), fds5, test, cfg, local_train_fn=my_train, backend="batched",
+                         progress=False, device="cpu")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        FederatedTrainer(McMahan2NN(), fds5, test, cfg, backend="fast", progress=False, device="cpu")

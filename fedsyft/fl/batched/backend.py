@@ -33,6 +33,7 @@ from torch import nn
 
 from ...workers import ObjectPointer, nbytes_of
 from ..client import ClientConfig, local_train
+from ..config import client_seed
 from .engine import BatchedEngine, Controls, DataPool, NotBatchableError
 
 BACKENDS = ("workers", "batched", "auto")
@@ -89,9 +90,8 @@ class BatchedBackend:
                  capture: bool | None = None, seed_fn: Callable[[int, int, int], int] | None = None) -> None:
         if config.algorithm == "scaffold" and controls is None:
             raise ValueError("SCAFFOLD needs controls=callable(clients) -> (c_global, [c_i per client]).")
-        if seed_fn is None:
-            from ..loop import client_seed as seed_fn  # the loop's rule, one definition
-        self.config, self.controls, self.seed_fn = config, controls, seed_fn
+        self.config, self.controls = config, controls
+        self.seed_fn = client_seed if seed_fn is None else seed_fn
         self.shards = list(shards)
         self.ids = [_shard_id(s, i) for i, s in enumerate(self.shards)]
         self.workers = [getattr(s, "worker", None) for s in self.shards]
@@ -102,8 +102,15 @@ class BatchedBackend:
                                     scaffold=config.algorithm == "scaffold", max_parallel=max_parallel,
                                     device=device, capture=capture)
         state = model.state_dict()
-        self._model_bytes = nbytes_of(dict(state))
-        self._param_bytes = sum(nbytes_of(p) for p in model.parameters())
+        self._model_bytes = nbytes_of(list(state.values()))  # send_module/get_module count tensors
+        self.bytes_computed = [0, 0]  # cumulative (down to the clients, up from them)
+
+    def check(self, model: nn.Module) -> None:
+        """Raise :class:`NotBatchableError` now (not at the first round) if the model cannot be
+        trained by the batched engine."""
+        rows = torch.arange(min(len(self.pool.targets), max(2, min(self.config.client.batch_size, 4))),
+                            device=self.pool.device)
+        self.engine.probe(model, self.pool.data[rows], self.pool.targets[rows])
 
     def __call__(self, model: nn.Module, clients: Sequence[int], rnd: int, *, remote: bool = False
                  ) -> list[dict[str, Any]]:
@@ -112,12 +119,17 @@ class BatchedBackend:
         controls = self.controls(clients) if self.config.algorithm == "scaffold" else None
         results = self.engine.train(model, self.pool, clients=clients, seeds=seeds, controls=controls)
         start = {k: v.detach() for k, v in model.state_dict().items()} if remote else None
-        for r, c in zip(results, clients):
+        for row, (r, c) in enumerate(zip(results, clients)):
+            # What the workers path counts: the model's tensors each way, the command's plain
+            # arguments (SCAFFOLD's controls) down, and the statistics dict up.
+            stats = {k: r[k] for k in ("num_samples", "loss", "steps", "control_delta") if k in r}
+            ctrl = 0 if controls is None else nbytes_of((controls[0], controls[1][row]))
+            r["bytes_down"] = self._model_bytes + ctrl
+            r["bytes_up"] = self._model_bytes + nbytes_of(stats)
             r["client"] = self.ids[c]
-            scaffold = controls is not None
-            r["bytes_down"] = self._model_bytes + (2 * self._param_bytes if scaffold else 0)
-            r["bytes_up"] = self._model_bytes + (self._param_bytes if "control_delta" in r else 0)
             r["bytes_computed"] = True
+            self.bytes_computed[0] += r["bytes_down"]
+            self.bytes_computed[1] += r["bytes_up"]
             if remote:
                 self._deposit(r, c, start)
         return results
