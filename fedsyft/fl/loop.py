@@ -214,7 +214,8 @@ class FederatedTrainer:
             if name == "workers":
                 return name, reason
         try:
-            batched = BatchedBackend(self.model, self.shards, self.config, controls=self._controls_for,
+            controls = self._controls_for if self.c_global is not None else None
+            batched = BatchedBackend(self.model, self.shards, self.config, controls=controls,
                                      max_parallel=max_parallel, device=self.device)
             batched.check(self.model)
         except NotBatchableError as exc:

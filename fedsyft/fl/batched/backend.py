@@ -116,9 +116,10 @@ class BatchedBackend:
                  ) -> list[dict[str, Any]]:
         clients = [int(c) for c in clients]
         seeds = [self.seed_fn(self.config.seed, rnd, c) for c in clients]
-        controls = self.controls(clients) if self.config.algorithm == "scaffold" else None
+        controls = (self.controls(clients)
+                    if self.config.algorithm == "scaffold" and self.controls is not None else None)
         results = self.engine.train(model, self.pool, clients=clients, seeds=seeds, controls=controls)
-        start = {k: v.detach() for k, v in model.state_dict().items()} if remote else None
+        start = {k: v.detach() for k, v in model.state_dict().items()}
         for row, (r, c) in enumerate(zip(results, clients)):
             # What the workers path counts: the model's tensors each way, the command's plain
             # arguments (SCAFFOLD's controls) down, and the statistics dict up.

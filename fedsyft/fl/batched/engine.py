@@ -53,7 +53,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -327,6 +327,7 @@ class BatchedEngine:
         def step() -> None:
             self._step(ws, None, st["x"], st["y"], st["step"], st["mask"])
 
+        replay: Callable[[], None] | None
         if self._emulate_capture:  # tests on the CPU: the same static, masked step, not captured
             replay, note = step, "emulated"
         else:
@@ -355,7 +356,7 @@ class BatchedEngine:
         ws.loss_sum.zero_()
         for n, v in ws.start.items():
             v.copy_(g_params[n])
-        if controls is not None:
+        if controls is not None and ws.corr is not None:
             c_global, c_clients = controls
             for n, v in ws.corr.items():  # local_train: p -= lr * (c_global - c_client)
                 v.copy_(torch.stack([(cfg.lr * (c_global[n].to(dev) - c[n].to(dev))) for c in c_clients]))

@@ -54,6 +54,7 @@ class StackedOptimizer:
 
     def init(self, params: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Zero optimizer state for the stacked ``params``, keyed ``"<slot>/<name>"``."""
+        slots: tuple[str, ...]
         if self.kind == "adam":
             slots = ("exp_avg", "exp_avg_sq")
         elif self.momentum:
@@ -82,6 +83,8 @@ class StackedOptimizer:
                 w.add_(g, alpha=-lr)
             return
         b1, b2 = BETAS
+        bc1: float | torch.Tensor
+        bc2_sqrt: float | torch.Tensor
         if isinstance(step, torch.Tensor):
             bc1 = 1 - torch.pow(b1, step)
             bc2_sqrt = (1 - torch.pow(b2, step)).sqrt()

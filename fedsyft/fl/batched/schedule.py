@@ -78,9 +78,9 @@ def build_schedule(sizes: Sequence[int], offsets: Sequence[int], config, seeds: 
         if not batches:
             continue
         lens = torch.tensor([len(b) for b in batches])
-        first = torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)  # batch start, flat
+        flat_start = torch.repeat_interleave(torch.cumsum(lens, 0) - lens, lens)  # batch start, flat
         slot = torch.repeat_interleave(torch.arange(len(batches)) * bsz, lens)  # batch start, padded
-        pos = slot + torch.arange(int(lens.sum())) - first
+        pos = slot + torch.arange(int(lens.sum())) - flat_start
         index[row, :len(batches)].view(-1)[pos] = torch.cat(batches) + int(off)
     true_sizes = (index >= 0).sum(-1)
     groups: list[list[tuple[int, torch.Tensor | None]]] = []
