@@ -285,6 +285,7 @@ def test_capturable_masked_step_equals_local_train(mnist_rows, setup):
                 assert torch.equal(got[i]["state"][key], v)
 
 
+@pytest.mark.slow  # compiling takes tens of seconds
 def test_compiled_step_equals_local_train(mnist_rows):
     """compile=True: the all-clients step through torch.compile (partial batches eager)."""
     from fedsyft.fl.batched import BatchedEngine

@@ -142,10 +142,10 @@ def test_trainer_batched_equals_workers(fds5, mnist_small, algorithm):
                 assert _rel(b.c_clients[cid][k], c[k]) < 1e-3
 
 
-@pytest.mark.parametrize("make_agg", [lambda: SecureAggregator(),
-                                      lambda: DPFedAvgAggregator(clip_norm=1.0, noise_multiplier=0.5,
-                                                                 sample_rate=0.6, seed=0)],
-                         ids=["secure", "dp"])
+@pytest.mark.parametrize("make_agg", [
+    lambda: SecureAggregator(),
+    pytest.param(lambda: DPFedAvgAggregator(clip_norm=1.0, noise_multiplier=0.5, sample_rate=0.6, seed=0),
+                 marks=pytest.mark.slow)], ids=["secure", "dp"])
 def test_trainer_batched_with_privacy_aggregators(fds5, mnist_small, make_agg):
     _, test = mnist_small
     cfg = FLConfig(rounds=2, num_selected=3, seed=1, client=ClientConfig(batch_size=50, lr=0.05, max_steps=3))
