@@ -29,6 +29,11 @@ batches), for all K clients with a mask: clients whose batch at that step has an
 or who have finished, run the step on placeholder rows and keep their old state (a mask,
 never fake samples). A model whose step cannot be captured runs eagerly, with a warning.
 
+On the CPU, convolutions run as channels-last grouped convolutions (:mod:`.conv`), and
+``compile=True`` sends the all-clients step through :func:`torch.compile`; on a 2-core CPU
+the eager engine measured 1.1-1.3x and the compiled one 2.1-2.5x the speed of sequential
+``local_train`` for the McMahan 2NN and simple-cnn with B=10 (``benchmarks/batched_speed.py``).
+
 A model that ``torch.func`` cannot run per client (data-dependent Python control flow,
 ``.item()`` in ``forward``, in-place updates the functional path cannot batch) raises
 :class:`NotBatchableError` with the reason; callers fall back to the workers path.
@@ -403,12 +408,11 @@ class BatchedEngine:
                                    "loss": loss_sum[row] / max(seen[row], 1) if n else math.nan,
                                    "steps": steps, "state": state}
             if controls is not None and steps > 0:
-                c_global, c_client = controls[0], controls[1][row]
+                c_global = controls[0]  # c_i+ - c_i = -c + (x - y_i) / (K * lr), as local_train
                 scale = 1.0 / (steps * cfg.lr)
                 res["control_delta"] = {
                     name: (-c_global[name].to(self.device) + (ws.start[name] - ws.params[name][row]) * scale)
                     for name in self.param_names}
-                del c_client
             out.append(res)
         return out
 
