@@ -11,7 +11,9 @@ same :class:`~fedsyft.fl.client.ClientConfig`; they differ only in *how*:
 CPU mode (default): three cases, each timed round by round, the two sides interleaved (their
 order alternating) and reported as medians of wall time and of process CPU time (CPU time
 is the fairer figure on a shared machine); ``--compile`` adds the engine with
-``torch.compile`` as a third side (its one-off compile time is reported, not in the medians):
+``torch.compile`` as a third side (its one-off compile time is reported, not in the medians);
+each case also prints what ``backend="auto"`` picks there (its own short probe) beside the
+side measured faster:
 
 - ``mcmahan_2nn``: McMahan et al. 2017's 2NN, 100 IID MNIST clients of 600, C=0.1 (10 per
   round), E=5, B=10, lr 0.1;
@@ -61,6 +63,7 @@ from fedsyft.fl import (
     sample_clients,
 )
 from fedsyft.fl.batched import BatchedEngine, DataPool
+from fedsyft.fl.batched.backend import choose_backend
 from fedsyft.models import get_model
 from fedsyft.partition import IID, iid
 
@@ -145,9 +148,12 @@ def cpu_case(name: str, args, train) -> dict:
             times[side]["cpu"].append(time.process_time() - c0)
         steps = sum(o["steps"] for o in out)
     med = {s: {k: statistics.median(v) for k, v in t.items()} for s, t in times.items()}
+    auto, auto_reason = choose_backend(model, shards, config)  # what backend="auto" would pick
+    faster = "batched" if med["batched"]["cpu"] < med["sequential"]["cpu"] else "workers"
     res = {"model": model_name, "clients": n_clients, "per_round": n_sel, "samples_per_client": per_client,
            "config": config.as_dict(), "client_steps_per_round": steps, "times": times, "median": med,
            "warmup_seconds": warmup, "fast_conv": not args.no_fast_conv,
+           "auto": auto, "auto_reason": auto_reason, "faster_eager_side": faster,
            "ratio_wall": {s: med["sequential"]["wall"] / med[s]["wall"] for s in engines},
            "ratio_cpu": {s: med["sequential"]["cpu"] / med[s]["cpu"] for s in engines}}
     line = f"  {name:15s} sequential {med['sequential']['wall']:6.2f} s wall / {med['sequential']['cpu']:6.2f} s cpu"
@@ -157,6 +163,7 @@ def cpu_case(name: str, args, train) -> dict:
     if args.compile:
         line += f" (compiling took {warmup['batched_compiled']:.0f} s, not in the medians)"
     print(line + f"  [{steps} client-steps/round]", flush=True)
+    print(f"  {'':15s} auto picks {auto} ({auto_reason}); measured faster here: {faster}", flush=True)
     return res
 
 
