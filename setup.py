@@ -1,10 +1,11 @@
-"""Build hook: put MNIST inside the wheel, so that a pip-installed fedsyft runs its demo offline
-from any folder. Everything else about the package is declared in pyproject.toml.
+"""Build hook: put the shipped datasets (MNIST, Fashion-MNIST) inside the wheel, so that a
+pip-installed fedsyft (Colab included) runs its demo and notebooks offline from any folder.
+Everything else about the package is declared in pyproject.toml.
 
-The repository keeps MNIST once, in data/MNIST/raw (with data/SHA256SUMS); a non-editable build
-copies those files into fedsyft/_data/ of the built package. Editable installs read data/ in the
-clone directly. Fashion-MNIST and CIFAR-10 are not in the wheel: point FEDSYFT_DATA (or root=)
-at a folder that holds them (a clone's data/ does).
+The repository keeps the datasets once, in data/ (with data/SHA256SUMS); a non-editable build
+copies them into fedsyft/_data/ of the built package (about 41 MB). Editable installs read data/
+in the clone directly. CIFAR-10 is never shipped: point FEDSYFT_DATA (or root=) at a folder that
+holds it, or download it (md5-checked).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-PACKAGED = ["MNIST/raw/train-images-idx3-ubyte.gz", "MNIST/raw/train-labels-idx1-ubyte.gz",
-            "MNIST/raw/t10k-images-idx3-ubyte.gz", "MNIST/raw/t10k-labels-idx1-ubyte.gz"]
+PACKAGED = [f"{folder}/raw/{name}" for folder in ("MNIST", "FashionMNIST")
+            for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")]
 
 
-class BuildPyWithMNIST(build_py):
+class BuildPyWithData(build_py):
     def run(self) -> None:
         super().run()
         if getattr(self, "editable_mode", False):
@@ -38,4 +40,4 @@ class BuildPyWithMNIST(build_py):
         (dst / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
 
-setup(cmdclass={"build_py": BuildPyWithMNIST})
+setup(cmdclass={"build_py": BuildPyWithData})

@@ -4,7 +4,7 @@ any folder: the path a Colab or classroom user takes.
 The wheel is built from a copy of the files an sdist carries, installed with ``--no-deps`` into a
 fresh virtual environment whose dependencies come from the test environment (a ``.pth`` line, so
 that no editable-install hook of the clone is active there), and run from a temporary folder with
-no FEDSYFT_DATA: MNIST must come from inside the installed package.
+no FEDSYFT_DATA: the datasets must come from inside the installed package.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SDIST_FILES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "data/SHA256SUMS",
-               "data/MNIST/raw"]
+               "data/MNIST/raw", "data/FashionMNIST/raw"]
 
 pytestmark = pytest.mark.slow
 
@@ -64,16 +64,16 @@ def installed(tmp_path_factory):
     return python, env, wheels[0]
 
 
-def test_wheel_carries_mnist_and_its_checksums(installed):
+def test_wheel_carries_the_shipped_datasets_and_their_checksums(installed):
     import zipfile
 
     _, _, wheel = installed
     names = set(zipfile.ZipFile(wheel).namelist())
-    for split in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                  "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        assert f"fedsyft/_data/MNIST/raw/{split}" in names
+    for folder in ("MNIST", "FashionMNIST"):
+        for split in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                      "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+            assert f"fedsyft/_data/{folder}/raw/{split}" in names
     assert "fedsyft/_data/SHA256SUMS" in names
-    assert not any(n.startswith("fedsyft/_data/FashionMNIST") for n in names)
     assert any(n.endswith("licenses/LICENSE") for n in names)
 
 
@@ -87,7 +87,7 @@ def test_installed_demo_runs_offline_from_any_folder(installed, tmp_path):
                cwd=tmp_path, env=env, timeout=900)
     history = json.loads((tmp_path / "demo" / "history.json").read_text())
     acc = history["rounds"][-1]["test_accuracy"]
-    assert acc > 0.8, f"one demo round reached only {acc:.3f}\n{out.stdout[-2000:]}"
+    assert acc > 0.6, f"one demo round (73.4% in the repository) reached only {acc:.3f}\n{out.stdout[-2000:]}"
     script = python.parent / "fedsyft"
     assert _run([str(script), "--version"], cwd=tmp_path, env=env).stdout.strip().endswith(
         _run([str(python), "-c", "import fedsyft; print(fedsyft.__version__)"], env=env).stdout.strip())

@@ -1,9 +1,9 @@
 """Where fedsyft finds its datasets.
 
 In order: an explicit ``root=``, else ``$FEDSYFT_DATA``, else the repository's ``data/`` (a clone
-or an editable install), else the copy of MNIST inside an installed wheel (``fedsyft/_data``;
-``pip install .`` puts it there, see setup.py). Fashion-MNIST and CIFAR-10 are not in the wheel:
-with a pip-installed fedsyft, point ``FEDSYFT_DATA`` (or ``root=``) at a folder holding them.
+or an editable install), else the copy of MNIST and Fashion-MNIST inside an installed wheel
+(``fedsyft/_data``; ``pip install .`` puts it there, see setup.py). CIFAR-10 is never shipped:
+point ``FEDSYFT_DATA`` (or ``root=``) at a folder holding it, or download it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ PACKAGE_DATA = Path(__file__).resolve().parents[1] / "_data"
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """Return the data folder: ``root`` if given, else ``$FEDSYFT_DATA``, else the repository's
-    ``data/``, else the MNIST copy inside an installed wheel.
+    ``data/``, else the datasets inside an installed wheel.
 
     Parameters
     ----------

@@ -25,8 +25,8 @@ Example
 >>> import fedsyft.privacy
 >>> hook = sy.TorchHook(torch)
 >>> bob, alice = sy.VirtualWorker(hook, id="bob_priv_doc"), sy.VirtualWorker(hook, id="alice_priv_doc")
->>> torch.tensor([0.5]).fix_precision().share(bob, alice).get().float_precision()
-tensor([0.5000], dtype=torch.float64)
+>>> torch.tensor([0.5]).fix_precision().share(bob, alice).get().float_precision()  # float32 in, float32 out
+tensor([0.5000])
 >>> hook.unhook()
 """
 
