@@ -150,7 +150,10 @@ def invert_gradient(model: nn.Module, gradient: Sequence[torch.Tensor], *,
     A dummy input starts as seeded noise; L-BFGS minimises
     ``sum_layers ||grad(dummy) - gradient||^2``. The model's weights are the ones the
     gradient was computed at (the global model the server sent). The label is inferred with
-    :func:`infer_label` unless given.
+    :func:`infer_label` unless given. The loss matches the gradient's *scale* as well as its
+    direction, so the attacker must know the learning rate (and any clipping factor) that
+    turned the gradient into the update; scale-invariant variants (Geiping et al. 2020,
+    https://arxiv.org/abs/2003.14053) need image priors and many more steps.
 
     Parameters
     ----------
@@ -166,7 +169,7 @@ def invert_gradient(model: nn.Module, gradient: Sequence[torch.Tensor], *,
 
     Example
     -------
-    >>> torch.manual_seed(0); m = DLGNet(image_size=8)
+    >>> _ = torch.manual_seed(0); m = DLGNet(image_size=8)
     >>> x = torch.rand(1, 1, 8, 8); g = model_gradient(m, x, torch.tensor([2]))
     >>> r = invert_gradient(m, g, input_shape=(1, 8, 8), steps=10)
     >>> r.label, image_mse(r.image, x) < 0.01
@@ -260,9 +263,10 @@ def best_match(reconstruction: torch.Tensor, candidates: torch.Tensor) -> tuple[
 
     Example
     -------
-    >>> c = torch.stack([torch.zeros(1, 8, 8), torch.ones(1, 8, 8)])
-    >>> best_match(torch.ones(1, 1, 8, 8), c)[:2]
-    (1, 0.0)
+    >>> c = torch.stack([torch.zeros(1, 8, 8), torch.eye(8).unsqueeze(0)])
+    >>> i, mse, ssim = best_match(torch.eye(8).reshape(1, 1, 8, 8), c)
+    >>> i, mse, round(ssim, 6)
+    (1, 0.0, 1.0)
     """
     scores = [image_mse(reconstruction.reshape(c.shape), c) for c in candidates]
     i = int(torch.tensor(scores).argmin())
