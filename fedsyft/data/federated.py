@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..workers import BaseWorker, PointerTensor, register_extension, resolve_worker, send_tensor
 from ..workers.pointer import wrap_result
-from .vision import TensorImageDataset
 
 
 @dataclass
@@ -37,13 +36,29 @@ class WorkerShard:
         return f"WorkerShard(worker={self.worker.id}, samples={len(self)})"
 
 
+class InMemoryDataset(Dataset):
+    """A map-style dataset that keeps all its samples in two tensors, ``data`` and ``targets``.
+
+    :func:`federate` uses them as they are (no per-item reads), and ``ds.federate(workers)``
+    works with or without the hook. fedsyft's datasets
+    (:class:`~fedsyft.data.TensorImageDataset`) derive from it.
+    """
+
+    data: torch.Tensor
+    targets: torch.Tensor
+
+    def federate(self, workers: Sequence[BaseWorker | str], partition=None, **kwargs) -> FederatedDataset:
+        """Send shards of this dataset to ``workers``; see :func:`fedsyft.data.federate`."""
+        return federate(self, workers, partition=partition, **kwargs)
+
+
 def dataset_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """All samples of a map-style dataset as ``(data, targets)`` tensors.
 
     fedsyft's datasets and ``TensorDataset`` are used as they are; any other dataset
     (torchvision's included) is read once through its ``__getitem__``, transforms applied.
     """
-    if isinstance(dataset, TensorImageDataset):  # already normalised tensors
+    if isinstance(dataset, InMemoryDataset):  # already normalised tensors
         return dataset.data, dataset.targets
     tensors = getattr(dataset, "tensors", None)
     if isinstance(tensors, tuple) and len(tensors) == 2:

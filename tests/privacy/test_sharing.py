@@ -54,7 +54,7 @@ def test_classic_api_with_the_hook():
         z = x * y + x
         out = z.get()
         assert isinstance(out, FixedPrecisionTensor)
-        assert torch.allclose(out.float_precision(), torch.tensor([0.2, 0.6, 1.2], dtype=torch.float64), atol=1e-3)
+        assert torch.allclose(out.float_precision(), torch.tensor([0.2, 0.6, 1.2]), atol=1e-3)  # float32, as classic PySyft
         # a tensor sent to a worker is encoded and shared from there
         p = torch.tensor([2.5]).send(bob)
         s = p.fix_precision().share(bob, alice)
@@ -74,10 +74,10 @@ def test_beaver_mul_and_matmul(n):
     a, b = torch.randn(4, 3, generator=g) * 3, torch.randn(3, 2, generator=g) * 3
     A = fix_precision(a).share(*ws, crypto_provider=james)
     B = fix_precision(b).share(*ws, crypto_provider=james)
-    assert torch.allclose((A @ B).get().float_precision(), (a @ b).double(), atol=0.03)
+    assert torch.allclose((A @ B).get().float_precision(), a @ b, atol=0.03)
     A = fix_precision(a).share(*ws, crypto_provider=james)
     A2 = fix_precision(a).share(*ws, crypto_provider=james)
-    assert torch.allclose((A * A2).get().float_precision(), (a * a).double(), atol=0.02)
+    assert torch.allclose((A * A2).get().float_precision(), a * a, atol=0.02)
     assert james.traffic.bytes_out > 0  # the triples came from the crypto provider
 
 
@@ -96,13 +96,13 @@ def test_linear_operations_with_public_values():
     v = torch.tensor([1.5, -2.0, 0.25])
     x = fix_precision(v).share(bob, alice)
     out = ((x + 1.0) - torch.tensor([0.5, 0.5, 0.5]) + fix_precision(v)).get().float_precision()
-    assert torch.allclose(out, 2 * v.double() + 0.5, atol=1e-3)
+    assert torch.allclose(out, 2 * v + 0.5, atol=1e-3)
     x = fix_precision(v).share(bob, alice)
-    assert torch.allclose((-x * 2 * 0.5).get().float_precision(), -v.double(), atol=1e-3)
+    assert torch.allclose((-x * 2 * 0.5).get().float_precision(), -v, atol=1e-3)
     x = fix_precision(v).share(bob, alice)
     assert abs(float(x.sum().get().float_precision()) - float(v.sum())) < 1e-3
     x = fix_precision(v).share(bob, alice)
-    assert torch.allclose((10 - x).get().float_precision(), 10 - v.double(), atol=1e-3)
+    assert torch.allclose((10 - x).get().float_precision(), 10 - v, atol=1e-3)
 
 
 def test_float_tensor_without_fix_precision_raises_type_error():
