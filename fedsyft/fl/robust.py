@@ -17,15 +17,19 @@ and a poisoner would simply claim a large one. :class:`ScaledUpdateAttack` wraps
 aggregator and replaces the updates of chosen clients by a scaled copy (the "scaled update"
 or sign-flipping attack), so an experiment can show what each aggregator does about it.
 
-Every aggregator has the call signature of :class:`~fedsyft.fl.aggregate.WeightedMean`:
+All three derive from :class:`~fedsyft.fl.aggregator.Aggregator` and have the call signature
+of :class:`~fedsyft.fl.aggregate.WeightedMean`:
 ``aggregator(updates, weights, *, round=0, clients=None) -> update``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
+
+from .aggregator import Aggregator
 
 __all__ = ["CoordinateMedian", "TrimmedMean", "ScaledUpdateAttack"]
 
@@ -46,7 +50,7 @@ def _sorted_stack(updates: Sequence[Mapping[str, torch.Tensor]], key: str) -> to
     return torch.stack([u[key].detach().to(torch.float64) for u in updates]).sort(dim=0).values
 
 
-class CoordinateMedian:
+class CoordinateMedian(Aggregator):
     """The coordinate-wise median of the client updates (unweighted).
 
     With an even number of clients the two middle values are averaged (like ``numpy.median``).
@@ -61,9 +65,6 @@ class CoordinateMedian:
     """
 
     name = "median"
-
-    def __init__(self) -> None:
-        self.last_round_info: dict[str, float] = {}
 
     def __call__(self, updates, weights, *, round: int = 0, clients=None) -> dict[str, torch.Tensor]:
         keys = _check(updates, weights)
@@ -80,7 +81,7 @@ class CoordinateMedian:
         return "CoordinateMedian()"
 
 
-class TrimmedMean:
+class TrimmedMean(Aggregator):
     """The coordinate-wise trimmed mean: drop the ``b`` largest and smallest values, average the rest.
 
     Parameters
@@ -104,7 +105,6 @@ class TrimmedMean:
             raise ValueError(f"trim must be in [0, 0.5) (the fraction dropped at each end), got {trim!r}; "
                              f"use CoordinateMedian for the limit 0.5.")
         self.trim = float(trim)
-        self.last_round_info: dict[str, float] = {}
 
     def __call__(self, updates, weights, *, round: int = 0, clients=None) -> dict[str, torch.Tensor]:
         keys = _check(updates, weights)
@@ -121,7 +121,7 @@ class TrimmedMean:
         return f"TrimmedMean(trim={self.trim})"
 
 
-class ScaledUpdateAttack:
+class ScaledUpdateAttack(Aggregator):
     """Simulated poisoning: the ``attackers`` send ``scale x`` their honest update instead.
 
     A negative ``scale`` is the sign-flipping attack: the attacker pushes the model against
@@ -144,15 +144,15 @@ class ScaledUpdateAttack:
     tensor([-1.5000])
     """
 
-    def __init__(self, aggregator: Callable, *, attackers: Sequence[str], scale: float = -10.0) -> None:
+    name = "scaled_attack"
+
+    def __init__(self, aggregator: Aggregator, *, attackers: Sequence[str], scale: float = -10.0) -> None:
         if isinstance(attackers, str):
             raise TypeError(f"attackers must be a list of worker ids, got the string {attackers!r}; "
                             f"write attackers=[{attackers!r}].")
         self.aggregator = aggregator
         self.attackers = frozenset(attackers)
         self.scale = float(scale)
-        self.name = f"{getattr(aggregator, 'name', type(aggregator).__name__)}+scaled_attack"
-        self.last_round_info: dict[str, float] = {}
 
     def __call__(self, updates, weights, *, round: int = 0, clients=None) -> dict[str, torch.Tensor]:
         if clients is None or len(clients) != len(updates):
@@ -165,6 +165,13 @@ class ScaledUpdateAttack:
         info["attackers_this_round"] = float(sum(c in self.attackers for c in clients))
         self.last_round_info = info
         return out
+
+    def _state(self) -> dict[str, Any]:
+        return {"inner": self.aggregator.state_dict()} if isinstance(self.aggregator, Aggregator) else {}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        if "inner" in state and isinstance(self.aggregator, Aggregator):
+            self.aggregator.load_state_dict(state["inner"])
 
     def __repr__(self) -> str:
         return f"ScaledUpdateAttack({self.aggregator!r}, attackers={sorted(self.attackers)}, scale={self.scale})"

@@ -95,3 +95,13 @@ def test_median_resists_a_sign_flipping_client_in_real_training(fds5, mnist_smal
     median = run(ScaledUpdateAttack(CoordinateMedian(), attackers=[attacker], scale=-10.0))
     assert fedavg < 0.3, fedavg                       # poisoned FedAvg is near chance
     assert median > clean - 0.08, (median, clean)     # the median is close to the clean run
+
+
+def test_they_are_aggregators_with_checkpointable_state():
+    from fedsyft.fl.aggregator import Aggregator
+
+    attack = ScaledUpdateAttack(TrimmedMean(trim=0.2), attackers=["m"], scale=-2.0)
+    for agg in (CoordinateMedian(), TrimmedMean(), attack):
+        assert isinstance(agg, Aggregator) and agg.remote_updates is False
+        agg.load_state_dict(agg.state_dict())
+    assert attack.state_dict()["inner"]["aggregator"].endswith("TrimmedMean")
