@@ -38,7 +38,10 @@ from typing import Any
 
 from .device import DEVICES, resolve_device
 from .fl.aggregate import WEIGHTINGS
+from .fl.batched.backend import BACKENDS
 from .fl.loop import ALGORITHMS
+from .flower.cli import add_parser as add_flower_parser
+from .flower.cli import main as flower_main
 from .models import MODELS
 from .partition import PARTITIONERS
 from .presets import PRESETS
@@ -67,7 +70,6 @@ DATASETS: dict[str, _Dataset] = {
 #: ``classic`` is not a partitioner: it is federate()'s default, classic PySyft's contiguous split.
 PARTITION_CHOICES = (*PARTITIONERS, "classic")
 #: execution backends of FederatedTrainer (issue 13); "workers" is the teaching path.
-BACKENDS = ("workers", "batched", "auto")
 
 # The demo is a preset of `run`: these are its arguments (do not change: README, benchmarks).
 DEMO_ARGS = ["--dataset", "mnist", "--model", "simple_cnn", "--partition", "dirichlet", "--alpha", "0.5",
@@ -239,7 +241,8 @@ def build_parser(prog: str = "fedsyft") -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description=(
         "Federated learning with virtual workers, from the command line.\n\n"
         "  %(prog)s demo          FedAvg on the shipped MNIST across 10 non-IID clients\n"
-        "  %(prog)s run --help    every option: dataset, model, partition, algorithm, presets"))
+        "  %(prog)s run --help    every option: dataset, model, partition, algorithm, presets\n"
+        "  %(prog)s flower --help the same clients on Flower (simulation, SuperLink + SuperNodes)"))
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -301,7 +304,8 @@ def build_parser(prog: str = "fedsyft") -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs/run", metavar="FOLDER", help="output folder for history.json, plots and checkpoint")
     run.add_argument("--resume", action="store_true", help="continue from the checkpoint.pt in --out")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p._fedsyft_commands = {"demo": demo, "run": run}  # type: ignore[attr-defined]
+    flower = add_flower_parser(sub)  # fedsyft.flower.cli: flwr itself is imported only when it runs
+    p._fedsyft_commands = {"demo": demo, "run": run, "flower": flower}  # type: ignore[attr-defined]
     return p
 
 
@@ -343,10 +347,7 @@ def _configs(args):
 
 def _engine_options(args) -> dict[str, Any]:
     """THE one place where the CLI tells FederatedTrainer where and how to run."""
-    if args.backend == "batched":
-        raise ValueError("--backend batched: this build's FederatedTrainer has no batched engine; "
-                         "use --backend workers (or auto).")
-    return {"device": args.device}
+    return {"device": args.device, "backend": args.backend}
 
 
 def _model_for(args):
@@ -536,6 +537,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "fedsyft") -> int:
             parser.print_help()
             return 0
         command = parser._fedsyft_commands[args.command]  # type: ignore[attr-defined]
+        if args.command == "flower":
+            return flower_main(args)
         if args.command == "demo":
             demo_argv = ["run", *DEMO_ARGS, "--rounds", str(args.rounds), "--out", args.out,
                          "--device", str(args.device), "--backend", args.backend]

@@ -36,4 +36,8 @@ if [ ! -f "$STAMP" ] || [ requirements-syft.txt -nt "$STAMP" ] || [ pyproject.to
 fi
 
 echo "real-PySyft part in $VENV ($("$VENV/bin/python" --version), syft $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("syft"))'))"
-exec "$VENV/bin/python" -m pytest tests/test_syft_bridge.py notebooks/08_real_pysyft.ipynb
+# syft keeps state under HOME and the temp folder: give it disposable ones.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/home" "$work/tmp"
+HOME="$work/home" TMPDIR="$work/tmp" "$VENV/bin/python" -m pytest tests/test_syft_bridge.py notebooks/08_real_pysyft.ipynb

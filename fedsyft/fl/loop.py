@@ -9,6 +9,7 @@ from its checkpoint therefore ends bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +30,8 @@ from ..workers import (
 )
 from .aggregate import as_aggregator, state_delta
 from .aggregator import Aggregator
+from .batched.backend import BACKENDS, BatchedBackend, choose_backend
+from .batched.engine import NotBatchableError
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .client import local_train
 from .config import ALGORITHMS, FLConfig, client_seed, sample_clients
@@ -131,6 +134,16 @@ class FederatedTrainer:
         :func:`fedsyft.device.resolve_device`). The model and the test set move there once;
         each client's shard moves there once, at its worker, when the trainer is built.
         Same seed, same partition and client order on every device.
+    backend: how the selected clients train. ``"workers"`` (default, the teaching path): the
+        model travels to each client's worker, as above. ``"batched"``: all the round's
+        clients train at once in one ``torch.func`` program (:mod:`fedsyft.fl.batched`), the
+        same math and seeds, from the shards read in place at their workers; the bytes the
+        workers path would have sent are computed (``record.extra["bytes_computed"]``) and
+        remote aggregators still get each update at its worker. ``"auto"``: batched where it
+        is faster (a short probe on the CPU; always on CUDA), else workers.
+        :attr:`backend_reason` says which was picked and why; a model that ``torch.func``
+        cannot run, or a custom ``local_train_fn``, runs on workers with that reason.
+    max_parallel: batched backend: at most this many clients trained at once (memory).
 
     Example
     -------
@@ -143,7 +156,8 @@ class FederatedTrainer:
                  checkpoint_dir: str | Path | None = None, progress: bool = True,
                  callbacks: Sequence[Callable[[FederatedTrainer, RoundRecord], Any]] = (),
                  local_train_fn: Callable[..., dict[str, Any]] = local_train,
-                 device: str | torch.device | None = "auto") -> None:
+                 device: str | torch.device | None = "auto", backend: str = "workers",
+                 max_parallel: int | None = None) -> None:
         if not isinstance(federated_dataset, FederatedDataset):
             raise TypeError("federated_dataset must be a FederatedDataset (see dataset.federate(workers)).")
         if config is not None and not isinstance(config, FLConfig):
@@ -152,6 +166,8 @@ class FederatedTrainer:
             raise TypeError(f"progress must be True or False, got {progress!r}.")
         if not callable(local_train_fn):
             raise TypeError(f"local_train_fn must be a function like fedsyft.fl.local_train, got {local_train_fn!r}.")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
         if not all(callable(cb) for cb in callbacks):
             raise TypeError("callbacks must be functions cb(trainer, record); got "
                             f"{[cb for cb in callbacks if not callable(cb)]!r}.")
@@ -177,6 +193,42 @@ class FederatedTrainer:
         self.c_clients: dict[str, dict[str, torch.Tensor]] = {}
         if config.algorithm == "scaffold":
             self.c_global = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+        self._batched: BatchedBackend | None = None
+        self.backend, self.backend_reason = self._pick_backend(backend, max_parallel)
+        if self.progress and backend != "workers":
+            tqdm.write(f"backend: {self.backend_reason}")
+
+    # -- the backend ----------------------------------------------------------------------
+    def _pick_backend(self, backend: str, max_parallel: int | None) -> tuple[str, str]:
+        if backend == "workers":
+            return "workers", "workers: requested"
+        if self.local_train_fn is not local_train:
+            why = (f"local_train_fn={getattr(self.local_train_fn, '__name__', self.local_train_fn)!r} "
+                   f"runs only at the workers (the batched engine reproduces fedsyft.fl.local_train)")
+            if backend == "batched":
+                raise ValueError(f"backend='batched' cannot run {why}; use backend='workers'.")
+            return "workers", f"workers: {why}"
+        reason = "batched: requested"
+        if backend == "auto":
+            name, reason = choose_backend(self.model, self.shards, self.config.client, device=self.device)
+            if name == "workers":
+                return name, reason
+        try:
+            controls = self._controls_for if self.c_global is not None else None
+            batched = BatchedBackend(self.model, self.shards, self.config, controls=controls,
+                                     max_parallel=max_parallel, device=self.device)
+            batched.check(self.model)
+        except NotBatchableError as exc:
+            warnings.warn(f"Training on workers: {exc}", RuntimeWarning, stacklevel=3)
+            return "workers", f"workers: {exc}"
+        self._batched = batched
+        return "batched", reason
+
+    def _controls_for(self, clients: Sequence[int]):
+        """SCAFFOLD's ``(c_global, [c_i])`` for the batched backend (as :meth:`client_update`)."""
+        assert self.c_global is not None
+        zeros = {k: torch.zeros_like(v) for k, v in self.c_global.items()}
+        return self.c_global, [self.c_clients.get(self.shards[i].worker.id) or zeros for i in clients]
 
     # -- the engine: one client, then the selected clients --------------------------------
     def client_update(self, shard: Any, rnd: int, index: int, *, remote: bool | None = None) -> dict[str, Any]:
@@ -214,18 +266,30 @@ class FederatedTrainer:
     def train_clients(self, model: nn.Module, clients: Sequence[int], rnd: int, *,
                       remote: bool) -> list[dict[str, Any]]:
         """The engine of :func:`~fedsyft.fl.server.server_round`: train ``clients`` (indices
-        into the federated dataset) at their workers, in order."""
+        into the federated dataset) at their workers, in order (or all at once, batched)."""
+        if self._batched is not None:
+            return self._batched(model, clients, rnd, remote=remote)
         return [self.client_update(self.shards[i], rnd, i, remote=remote) for i in clients]
 
     # -- one round ----------------------------------------------------------------------
     def run_round(self) -> RoundRecord:
         """One round through the server step; checkpoints and calls the callbacks."""
         workers = [s.worker for s in self.shards]
+        batched = self._batched
+
+        def meter() -> tuple[int, int]:  # batched: the aggregator's traffic + the clients' computed
+            down, up = _traffic(workers)
+            if batched is not None:
+                down, up = down + batched.bytes_computed[0], up + batched.bytes_computed[1]
+            return down, up
+
         rec, accepted = server_round(self.model, self.train_clients, rnd=self.round + 1,
                                      num_clients=len(self.shards), config=self.config,
                                      aggregator=self.aggregator,
-                                     test=(self.test_data, self.test_targets),
-                                     meter=lambda: _traffic(workers))
+                                     test=(self.test_data, self.test_targets), meter=meter)
+        if batched is not None:
+            rec.extra["backend"] = "batched"
+            rec.extra["bytes_computed"] = True  # the model's traffic is what workers would send
         if self.c_global is not None:
             self._update_controls(accepted)
         self.history.append(rec)

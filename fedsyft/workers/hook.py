@@ -76,7 +76,7 @@ def _tensor_location(self):
     return None
 
 
-def _base_methods() -> dict[tuple[type, str], Callable]:
+def _base_methods() -> dict[tuple[type, str], Callable | property]:
     def t_send(self, worker, **kw):
         return F.send(self, worker, **kw)
 
@@ -113,7 +113,10 @@ class TorchHook:
     >>> hook.unhook()
     """
 
-    def __new__(cls, torch_module=torch, *args, **kwargs):
+    _saved: dict[tuple[type, str], object]
+    _hooked: bool
+
+    def __new__(cls, torch_module=torch, *args, **kwargs) -> TorchHook:
         global _active
         if _active is None:
             _active = super().__new__(cls)
@@ -131,7 +134,7 @@ class TorchHook:
                 self._install(cls, name, fn)
             self._hooked = True
 
-    def _install(self, cls: type, name: str, fn) -> None:
+    def _install(self, cls: type, name: str, fn: Callable | property) -> None:
         key = (cls, name)
         if key not in self._saved:
             self._saved[key] = cls.__dict__.get(name, _MISSING)

@@ -17,6 +17,7 @@ before ``get``).
 from __future__ import annotations
 
 import copy as _copy
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -39,11 +40,12 @@ def module_location(module: nn.Module) -> BaseWorker | None:
     return module.__dict__.get(_LOC)
 
 
-def _pairs(local: nn.Module, twin: nn.Module):
+def _pairs(local: nn.Module, twin: nn.Module) -> Iterator[tuple[nn.Module, nn.Module]]:
     yield local, twin
     for name, child in local._modules.items():
-        if child is not None:
-            yield from _pairs(child, twin._modules[name])
+        twin_child = twin._modules[name]
+        if child is not None and twin_child is not None:
+            yield from _pairs(child, twin_child)
 
 
 def _shallow_twin(module: nn.Module) -> nn.Module:

@@ -127,7 +127,7 @@ class PointerTensor(torch.Tensor):
     def _real(self) -> torch.Tensor:
         return _lookup(self, self._fs_location)
 
-    def __repr__(self) -> str:
+    def __repr__(self, *, tensor_contents: Any = None) -> str:  # type: ignore[override]  # torch declares no types
         try:
             real = self._real()
             meta = f" shape={tuple(real.shape)} dtype={real.dtype}"
@@ -262,6 +262,8 @@ def _common_location(func, flat: list) -> BaseWorker:
                     f"worker '{a._fs_location.id}'. Move them to one worker first, e.g. "
                     f"`ptr.move({location.id})`, or get() both."
                 )
+    if location is None:  # cannot happen: torch calls __torch_function__ only with a pointer
+        raise TypeError(f"{_name(func)} got no pointer argument.")
     for a in flat:
         if isinstance(a, torch.Tensor) and not isinstance(a, PointerTensor):
             raise TensorsNotCollocatedError(

@@ -189,3 +189,38 @@ def test_a_single_share_reveals_nothing():
 @pytest.mark.parametrize("broken", [_no_mask, _small_mask])
 def test_the_uniformity_check_catches_broken_schemes(broken):
     assert not _looks_uniform_and_hides(broken)
+
+
+# -- issue 10.5: float_precision() returns float32, or the dtype that was encoded ----------
+def test_classic_comparison_with_a_float32_tensor_works():
+    """The classic tutorials' check: torch.allclose(result, torch.tensor([0.6, 0.45, 0.2]))."""
+    hook = sy.TorchHook(torch)
+    try:
+        bob, alice, james = workers("bob", "alice", "james")
+        x = torch.tensor([0.1, 0.2, 0.3]).fix_precision().share(bob, alice, crypto_provider=james)
+        y = torch.tensor([0.5, 0.25, -0.1]).fix_precision().share(bob, alice, crypto_provider=james)
+        result = (x + y).get().float_precision()
+        assert result.dtype == torch.float32
+        assert torch.allclose(result, torch.tensor([0.6, 0.45, 0.2]))
+        a = torch.tensor([0.3, 0.9, 0.5]).fix_precision().share(bob, alice, crypto_provider=james)
+        b = torch.tensor([2.0, 0.5, 0.4]).fix_precision().share(bob, alice, crypto_provider=james)
+        product = (a * b).get().float_precision()  # Beaver product: off by at most 1e-3
+        assert product.dtype == torch.float32
+        assert torch.allclose(product, torch.tensor([0.6, 0.45, 0.2]), atol=2e-3)
+    finally:
+        hook.unhook()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_shared_values_decode_to_the_dtype_that_was_encoded(dtype):
+    bob, alice, james = workers("bob", "alice", "james")
+    x = fix_precision(torch.tensor([1.5, -0.25], dtype=dtype)).share(bob, alice, crypto_provider=james)
+    out = (x * x + x).get()
+    assert isinstance(out, FixedPrecisionTensor) and out.dtype == dtype
+    assert out.float_precision().dtype == dtype
+    assert torch.allclose(out.float_precision().double(), torch.tensor([3.75, -0.1875], dtype=torch.float64), atol=2e-3)
+
+
+def test_integer_sharings_still_come_back_as_int64():
+    bob, alice = workers("bob", "alice")
+    assert share(torch.tensor([3, 4]), bob, alice).get().dtype == torch.int64
