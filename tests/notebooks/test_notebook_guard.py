@@ -181,10 +181,10 @@ def test_main_notebook_has_objectives_and_references(path):
     headings = [line.strip().lower() for text in md for line in text.splitlines()
                 if line.lstrip().startswith("#")]
     text = "\n".join(md).lower()
-    assert any("learning objectives" in h for h in headings) or re.search(
-        r"^\s*\*\*learning objectives", text, re.M), (
+    assert any("objectives" in h for h in headings) or re.search(
+        r"^\s*\*\*(learning )?objectives", text, re.M), (
         f"{path.name} needs learning objectives near the top ('## Learning objectives' or a "
-        f"paragraph starting with '**Learning objectives**')")
+        f"paragraph starting with '**Learning objectives.**' / '**Objectives.**')")
     assert any(re.search(r"#+\s*references", h) for h in headings), (
         f"{path.name} needs a '## References' section")
     refs = "\n".join(md).lower().split("references", 1)[-1]
