@@ -6,9 +6,9 @@ and variance). Aggregators combine updates into one; privacy layers (secure aggr
 DP, CKKS) are aggregators too.
 
 Weighting. FedAvg weights client k by its sample count ``n_k / n`` (McMahan et al. 2017).
-The seed article's code weighted by the number of *batches* each client ran, which is a
+Tutorial code that weights by the number of *batches* each client ran, which is a
 bug: a client's last partial batch counts as a whole one, so small clients are
-over-weighted. ``weighting="uniform"`` gives the seed's unweighted mean when asked for.
+over-weighted. ``weighting="uniform"`` gives the unweighted mean of tutorial code when asked for.
 
 Batch norm. Float buffers (``running_mean``, ``running_var``) are averaged with the same
 weights as parameters, so the global model's statistics describe the union of the clients'
@@ -125,7 +125,7 @@ def fedavg(states: Sequence[Mapping[str, torch.Tensor]], sizes: Sequence[float] 
     ----------
     states: the clients' ``state_dict()``s.
     sizes: the clients' sample counts (required for ``weighting="samples"``).
-    weighting: ``"samples"`` (FedAvg) or ``"uniform"`` (the seed's unweighted mean).
+    weighting: ``"samples"`` (FedAvg) or ``"uniform"`` (tutorial code's unweighted mean).
 
     Example
     -------

@@ -32,7 +32,7 @@ class FLConfig:
     algorithm: ``"fedavg"``, ``"fedprox"`` (with ``mu``) or ``"scaffold"``.
     mu: FedProx's proximal weight (finite, >= 0).
     server_lr: the server step on the aggregated update (finite, > 0; 1.0 = plain averaging).
-    weighting: ``"samples"`` (FedAvg) or ``"uniform"`` (the seed's unweighted mean).
+    weighting: ``"samples"`` (FedAvg) or ``"uniform"`` (tutorial code's unweighted mean).
     client: local training settings, a :class:`~fedsyft.fl.ClientConfig`.
     seed: the seed every random choice derives from (an integer in [0, 2**63 - 1]).
 

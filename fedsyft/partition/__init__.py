@@ -11,8 +11,8 @@ function               class                  what
 =====================  =====================  ============================================
 ``iid``                ``IID``                shuffled, sizes differ by <= 1
 ``shards``             ``Shards``             McMahan et al. 2017 sort-and-shard
-``classes_per_client`` ``ClassesPerClient``   exactly k classes per client (seed's extreme)
-``real_world``         ``RealWorld``          random class counts and sizes (seed's real-world)
+``classes_per_client`` ``ClassesPerClient``   exactly k classes per client (extreme split, "Preserving Data Privacy in Deep Learning" pt. 2)
+``real_world``         ``RealWorld``          random class counts and sizes ("real-world" split, same article)
 ``dirichlet``          ``Dirichlet``          NIID-Bench label Dirichlet, never hangs
 ``label_quantity``     ``LabelQuantity``      NIID-Bench #C=k
 ``quantity_skew``      ``QuantitySkew``       sizes ~ Dir(beta)

@@ -1,4 +1,4 @@
-"""The seed article's "extreme non-IID" split: every client holds exactly k classes."""
+"""The "extreme non-IID" split of "Preserving Data Privacy in Deep Learning" (part 2): every client holds exactly k classes."""
 
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ def classes_per_client(
     (sizes differ by at most 1). Every sample is assigned exactly once and every client holds
     exactly ``k`` classes.
 
-    ``spill_over=True`` reproduces the seed article's original behaviour: the samples are
+    ``spill_over=True`` reproduces that article's original behaviour: the samples are
     sorted by label and cut into ``num_clients * k`` equal quotas; quota ``j`` goes to client
     ``perm[j % num_clients]`` (``perm`` a random permutation of the clients), so a client's
     ``k`` quotas lie ``n / k`` samples apart in the label-sorted stream. Where a quota runs
     past the end of a class it *spills over* into the next class, so some clients hold
     ``k + 1`` (or more) classes, the extra ones often with only a handful of samples (the
-    seed's "outliers"); with unbalanced classes two quotas can also fall in the same class,
+    article's "outliers"); with unbalanced classes two quotas can also fall in the same class,
     giving fewer than ``k``. Every sample is still assigned exactly once.
 
     Parameters
@@ -56,7 +56,7 @@ def classes_per_client(
     seed:
         seed for ``numpy.random.default_rng``.
     spill_over:
-        reproduce the seed's quota-based split with its outliers (see above).
+        reproduce the article's quota-based split with its outliers (see above).
 
     Raises
     ------

@@ -113,7 +113,7 @@ def plot_stacked_bars(
     title: str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """One stacked bar per client, one colour per class (like the seed article's figures).
+    """One stacked bar per client, one colour per class (like the figures of "Preserving Data Privacy in Deep Learning", part 2).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The seed article's "real-world" split: random numbers of classes and random sizes."""
+"""The "real-world" split of the article "Preserving Data Privacy in Deep Learning" (part 2): random numbers of classes and random sizes."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def real_world(
     4. A client left empty (only possible when classes have fewer samples than holders) takes
        one sample from the largest client, so no client is ever empty.
 
-    Compared with the seed article's code this never crashes (it failed in ~2% of runs), never
+    Compared with that article's code this never crashes (it failed in ~2% of runs), never
     leaves the last client empty, and assigns every sample exactly once. On very small inputs
     (a class with fewer samples than holders) a client may hold fewer classes than drawn.
 
@@ -65,7 +65,7 @@ def real_world(
     seed:
         seed for ``numpy.random.default_rng``.
     min_classes, max_classes:
-        range of the number of classes per client (the seed used 1 to 9 on MNIST).
+        range of the number of classes per client (the article used 1 to 9).
     size_sigma:
         spread of the log-normal client size weights, ``>= 0``.
 
