@@ -1,17 +1,26 @@
-# The two commands of the README. Each sets up .venv on a fresh clone (skipped when
-# requirements.txt and pyproject.toml are unchanged), then runs.
+# The two commands of the README, `make demo` and `make test`. Each sets up what it needs on a
+# fresh clone (skipped while requirements*.txt and pyproject.toml are unchanged), then runs.
+#   .venv       the core environment: everything but real PySyft (Python 3.10-3.14, numpy 2)
+#   .venv-syft  real PySyft 0.9.5 (Python 3.10-3.12): notebook 08 and the bridge tests
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fedsyft-setup
 
-.PHONY: demo test setup lint bench clean
+.PHONY: demo test test-core test-syft test-newest check-requirements setup lint typecheck bench clean
 
 demo: $(STAMP)
 	$(PY) -m fedsyft demo
 
-test: $(STAMP)
+# The tests: the core part (unit tests, doctests, every notebook but 08, with nbval), then
+# the real-PySyft part in its own environment.
+test: test-core test-syft
+
+test-core: $(STAMP)
 	$(PY) -m pytest
+
+test-syft:
+	PYTHON=$(PYTHON) bash tools/test_syft.sh
 
 setup: $(STAMP)
 
@@ -22,8 +31,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+# CI extras: the core suite on the newest Python here, and requirements resolving on 3.10-3.14.
+test-newest:
+	newest=$$($(PYTHON) tools/find_python.py --newest) && \
+	$(MAKE) --no-print-directory test-core VENV=.venv-newest PYTHON=$$newest
+
+check-requirements: $(STAMP)
+	$(PY) tools/check_requirements.py
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check fedsyft tests benchmarks
+	$(VENV)/bin/ruff check fedsyft tests benchmarks tools
+	$(PY) tools/check_imports.py
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) benchmarks/demo_time.py
@@ -31,4 +52,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/partition_speed.py
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache build dist *.egg-info

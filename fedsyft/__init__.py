@@ -32,7 +32,7 @@ from .workers import (
     traffic_report,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "TorchHook", "VirtualWorker", "FederatedDataLoader", "FederatedDataset", "federate",

@@ -10,11 +10,20 @@ name                what                                            parameters
 ``mcmahan_2nn``     McMahan et al. 2017 2NN (200-200)                199,210
 ``simple_cnn``      NIID-Bench simple-cnn (conv 6, conv 16; 120-84)  44,426 (MNIST)
 ``cifar_cnn``       a small CIFAR-10 CNN                              see tests
-``vgg11/16/19``     VGG with batch norm for 32x32 inputs (seed: 19)  see tests
+``vgg11/16/19``     VGG with batch norm for 32x32 inputs (the        see tests
+                    "Preserving Data Privacy in Deep Learning"
+                    series trains VGG19 with batch norm)
 ==================  ==============================================  ==========
+
+:data:`MODELS` is the one registry of these names: :func:`get_model` builds from it, the
+command line's ``--model`` choices and help come from it, and :func:`model_name` looks a
+built model up in it (the syft bridge uses that to tell a datasite which model to rebuild).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -111,7 +120,7 @@ class CifarCNN(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
-_VGG_CFG = {
+_VGG_CFG: dict[int, list[int | str]] = {
     11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
@@ -120,7 +129,8 @@ _VGG_CFG = {
 
 
 class VGG(nn.Module):
-    """VGG with batch norm for 32x32 images (the seed article used VGG19 on CIFAR-10).
+    """VGG with batch norm for 32x32 images (the "Preserving Data Privacy in Deep Learning"
+    series trains VGG19 with batch norm on CIFAR-10).
 
     Batch-norm buffers (running mean and variance) are averaged by FedAvg like weights;
     see :func:`fedsyft.fl.aggregate.fedavg`.
@@ -130,10 +140,11 @@ class VGG(nn.Module):
         super().__init__()
         if depth not in _VGG_CFG:
             raise ValueError(f"depth must be one of {sorted(_VGG_CFG)}, got {depth}.")
+        self.depth = depth
         layers: list[nn.Module] = []
         c = in_channels
         for v in _VGG_CFG[depth]:
-            if v == "M":
+            if isinstance(v, str):  # "M": max pooling
                 layers.append(nn.MaxPool2d(2))
             else:
                 layers += [nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
@@ -145,35 +156,111 @@ class VGG(nn.Module):
         return F.log_softmax(self.classifier(self.features(x).flatten(1)), dim=1)
 
 
-MODELS = {
-    "classic_cnn": ClassicCNN,
-    "mcmahan_cnn": McMahanCNN,
-    "mcmahan_2nn": McMahan2NN,
-    "simple_cnn": SimpleCNN,
-    "cifar_cnn": CifarCNN,
-    "vgg11": lambda in_channels=3, num_classes=10: VGG(11, in_channels, num_classes),
-    "vgg16": lambda in_channels=3, num_classes=10: VGG(16, in_channels, num_classes),
-    "vgg19": lambda in_channels=3, num_classes=10: VGG(19, in_channels, num_classes),
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of :data:`MODELS`: how to build a model by name, and for which inputs.
+
+    Parameters
+    ----------
+    cls: the model class.
+    summary: one line for listings (the CLI's ``--model`` help).
+    image_size: the side of the square images the model is built for (its default).
+    fixed_size: ``True`` when the architecture only works at ``image_size`` (its fully
+        connected layer is sized for it); ``False`` when it adapts to any side.
+    options: constructor arguments that pick a member of a family (``{"depth": 19}``).
+    """
+
+    cls: type[nn.Module]
+    summary: str
+    image_size: int = 28
+    fixed_size: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def build(self, *, in_channels: int, num_classes: int, image_size: int) -> nn.Module:
+        """The model for ``in_channels`` x ``image_size`` x ``image_size`` images."""
+        if self.cls is McMahan2NN:
+            return McMahan2NN(in_channels * image_size * image_size, num_classes)
+        if self.cls is SimpleCNN:
+            return SimpleCNN(in_channels, num_classes, image_size)
+        return self.cls(**self.options, in_channels=in_channels, num_classes=num_classes)
+
+
+#: name -> :class:`ModelSpec`: the one registry of the series' models.
+MODELS: dict[str, ModelSpec] = {
+    "classic_cnn": ModelSpec(ClassicCNN, "the classic PySyft MNIST CNN (28x28)"),
+    "mcmahan_cnn": ModelSpec(McMahanCNN, "McMahan et al. 2017 CNN (28x28)"),
+    "mcmahan_2nn": ModelSpec(McMahan2NN, "McMahan et al. 2017 2NN, an MLP (any size)",
+                             fixed_size=False),
+    "simple_cnn": ModelSpec(SimpleCNN, "NIID-Bench simple-cnn (any size from 16x16)",
+                            fixed_size=False),
+    "cifar_cnn": ModelSpec(CifarCNN, "a small CIFAR-10 CNN (32x32)", image_size=32),
+    "vgg11": ModelSpec(VGG, "VGG-11 with batch norm (32x32)", image_size=32, options={"depth": 11}),
+    "vgg16": ModelSpec(VGG, "VGG-16 with batch norm (32x32)", image_size=32, options={"depth": 16}),
+    "vgg19": ModelSpec(VGG, "VGG-19 with batch norm (32x32)", image_size=32, options={"depth": 19}),
 }
 
 
-def get_model(name: str, *, in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> nn.Module:
-    """Build a model by name for images of ``in_channels`` x ``image_size`` x ``image_size``.
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    return value
+
+
+def get_model(name: str, *, in_channels: int = 1, num_classes: int = 10,
+              image_size: int | None = None) -> nn.Module:
+    """Build a model of :data:`MODELS` by name for ``in_channels`` x ``image_size`` images.
+
+    Parameters
+    ----------
+    name: a key of :data:`MODELS` (``classic_cnn``, ``mcmahan_cnn``, ``mcmahan_2nn``,
+        ``simple_cnn``, ``cifar_cnn``, ``vgg11``, ``vgg16``, ``vgg19``).
+    in_channels: image channels (1 for MNIST, 3 for CIFAR-10).
+    num_classes: output classes.
+    image_size: the side of the square input images; ``None``: the size the model is built
+        for (28 for the MNIST models, 32 for ``cifar_cnn`` and VGG). A model whose fully
+        connected layer is sized for one input size refuses any other.
 
     Example
     -------
     >>> count_parameters(get_model("mcmahan_2nn"))
     199210
+    >>> model_name(get_model("vgg11", in_channels=3))
+    'vgg11'
     """
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; choose one of {sorted(MODELS)}.")
-    if name == "mcmahan_2nn":
-        return McMahan2NN(in_channels * image_size * image_size, num_classes)
-    if name == "simple_cnn":
-        return SimpleCNN(in_channels, num_classes, image_size)
-    if name in ("classic_cnn", "mcmahan_cnn") and image_size != 28:
-        raise ValueError(f"{name} is built for 28x28 images (MNIST); use cifar_cnn or vgg for {image_size}x{image_size}.")
-    return MODELS[name](in_channels=in_channels, num_classes=num_classes)
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
+    spec = MODELS[name]
+    in_channels = _check_positive_int("in_channels", in_channels)
+    num_classes = _check_positive_int("num_classes", num_classes)
+    size = spec.image_size if image_size is None else _check_positive_int("image_size", image_size)
+    if spec.fixed_size and size != spec.image_size:
+        fits = [n for n, s in MODELS.items() if not s.fixed_size or s.image_size == size]
+        raise ValueError(f"{name} is built for {spec.image_size}x{spec.image_size} images"
+                         f"{' (MNIST)' if spec.image_size == 28 else ' (CIFAR-10)'}, got "
+                         f"image_size={size}; models for {size}x{size}: {', '.join(fits)}.")
+    if spec.cls is SimpleCNN and ((size - 4) // 2 - 4) // 2 < 1:
+        raise ValueError(f"simple_cnn needs images of at least 16x16, got image_size={size}.")
+    return spec.build(in_channels=in_channels, num_classes=num_classes, image_size=size)
+
+
+def model_name(model: nn.Module) -> str | None:
+    """The :data:`MODELS` name that builds a model of this architecture, or ``None``.
+
+    Looks at the exact class (a subclass may change the architecture) and, for families,
+    at the member (VGG's depth). Input size and class count are not part of the name: pass
+    them to :func:`get_model` again.
+
+    Example
+    -------
+    >>> model_name(ClassicCNN())
+    'classic_cnn'
+    >>> model_name(torch.nn.Linear(2, 2)) is None
+    True
+    """
+    for name, spec in MODELS.items():
+        if type(model) is spec.cls and all(getattr(model, k, None) == v for k, v in spec.options.items()):
+            return name
+    return None
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -115,6 +115,24 @@ def test_mock_is_generated_not_real():
     assert not np.array_equal(my, y)
 
 
+def test_model_names_come_from_the_one_registry():
+    """The sites rebuild the model by its fedsyft.models name, found from models.MODELS."""
+    from fedsyft.models import MODELS, get_model
+    from fedsyft.syft_bridge.round import _model_spec
+
+    shapes = {"cifar_cnn": (3, 32, 32)}
+    for name in MODELS:
+        if name.startswith("vgg"):
+            continue  # one class, several depths: named explicitly
+        shape = shapes.get(name, (1, 28, 28))
+        model = get_model(name, in_channels=shape[0], image_size=shape[-1])
+        assert _model_spec(model, None, shape)[0] == name
+    vgg = get_model("vgg11", in_channels=3)
+    assert _model_spec(vgg, "vgg11", (3, 32, 32))[0] == "vgg11"
+    with pytest.raises(ValueError, match="pass model_name"):
+        _model_spec(torch.nn.Linear(2, 2), None, (1, 28, 28))
+
+
 def test_only_loopback_hosts():
     with pytest.raises(ValueError, match="loopback"):
         SyftFederation(["bob"], loopback=True, host="0.0.0.0")

@@ -5,6 +5,7 @@ from .errors import ChecksumError, DatasetNotFoundError
 from .federated import (
     FederatedDataLoader,
     FederatedDataset,
+    InMemoryDataset,
     WorkerShard,
     classic_split,
     dataset_labels,
@@ -18,6 +19,6 @@ from .vision import TensorImageDataset
 __all__ = [
     "MNIST", "FashionMNIST", "CIFAR10", "load_mnist", "load_fashion_mnist", "load_cifar10",
     "download_cifar10", "CIFAR10_MD5", "TensorImageDataset", "data_root",
-    "federate", "FederatedDataset", "FederatedDataLoader", "WorkerShard", "classic_split",
+    "federate", "FederatedDataset", "InMemoryDataset", "FederatedDataLoader", "WorkerShard", "classic_split",
     "dataset_labels", "dataset_tensors", "ChecksumError", "DatasetNotFoundError",
 ]

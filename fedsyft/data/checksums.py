@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import ChecksumError, DatasetNotFoundError
 
-_VERIFIED: set[tuple[str, float, int]] = set()
+_VERIFIED: set[tuple[str, float, int, float, int]] = set()
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -26,13 +26,50 @@ def md5_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _damaged(sums_file: Path, what: str) -> ChecksumError:
+    return ChecksumError(
+        f"The checksum list {sums_file} is damaged: {what}. fedsyft cannot verify the dataset "
+        f"files without it. {restore_hint('SHA256SUMS')} (A fresh download of the datasets "
+        f"comes with it too.)")
+
+
 def read_sums(sums_file: Path) -> dict[str, str]:
-    """Parse a ``sha256sum``-style file into {relative path: hex digest}."""
+    """Parse a ``sha256sum``-style file into {relative path: hex digest}.
+
+    Each non-empty line is ``<64 hex digits> <space> [*]<relative path>``; lines starting
+    with ``#`` are comments.
+
+    Raises
+    ------
+    ChecksumError
+        the file is damaged (not text, a line without a name, a digest that is not 64 hex
+        digits, one name listed twice with different digests, or no entry at all); the
+        message names the file and the line and says how to restore it.
+    """
+    try:
+        text = sums_file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise _damaged(sums_file, "it is not a text file") from None
     sums: dict[str, str] = {}
-    for line in sums_file.read_text().splitlines():
-        if line.strip():
-            digest, name = line.split(maxsplit=1)
-            sums[name.lstrip("*").strip()] = digest
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split(maxsplit=1)
+        if len(fields) != 2 or not fields[1].lstrip("*").strip():
+            raise _damaged(sums_file, f"line {lineno} ({line.strip()[:60]!r}) has no file name "
+                                      f"after the digest")
+        digest, name = fields[0].lower(), fields[1].lstrip("*").strip()
+        if len(digest) != 64 or not set(digest) <= _HEX:
+            raise _damaged(sums_file, f"line {lineno} has a digest of {len(digest)} characters "
+                                      f"({digest[:16]!r}...); a SHA256 digest is 64 hex digits")
+        if sums.get(name, digest) != digest:
+            raise _damaged(sums_file, f"{name} is listed twice with different digests (line {lineno})")
+        sums[name] = digest
+    if not sums:
+        raise _damaged(sums_file, "it lists no files (empty)")
     return sums
 
 
@@ -63,8 +100,8 @@ def verify_file(root: Path, relative: str) -> Path:
             f"Checksum list not found: {sums_file}; fedsyft verifies every dataset file "
             f"against it. {restore_hint('SHA256SUMS')}"
         )
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime, stat.st_size)
+    stat, sums_stat = path.stat(), sums_file.stat()
+    key = (str(path.resolve()), stat.st_mtime, stat.st_size, sums_stat.st_mtime, sums_stat.st_size)
     if key in _VERIFIED:
         return path
     expected = read_sums(sums_file).get(relative)

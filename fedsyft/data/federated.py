@@ -9,7 +9,7 @@ pointers, and the training loop never needs to read it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..workers import BaseWorker, PointerTensor, register_extension, resolve_worker, send_tensor
 from ..workers.pointer import wrap_result
-from .vision import TensorImageDataset
 
 
 @dataclass
@@ -37,13 +36,29 @@ class WorkerShard:
         return f"WorkerShard(worker={self.worker.id}, samples={len(self)})"
 
 
+class InMemoryDataset(Dataset):
+    """A map-style dataset that keeps all its samples in two tensors, ``data`` and ``targets``.
+
+    :func:`federate` uses them as they are (no per-item reads), and ``ds.federate(workers)``
+    works with or without the hook. fedsyft's datasets
+    (:class:`~fedsyft.data.TensorImageDataset`) derive from it.
+    """
+
+    data: torch.Tensor
+    targets: torch.Tensor
+
+    def federate(self, workers: Sequence[BaseWorker | str], partition=None, **kwargs) -> FederatedDataset:
+        """Send shards of this dataset to ``workers``; see :func:`fedsyft.data.federate`."""
+        return federate(self, workers, partition=partition, **kwargs)
+
+
 def dataset_tensors(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """All samples of a map-style dataset as ``(data, targets)`` tensors.
 
     fedsyft's datasets and ``TensorDataset`` are used as they are; any other dataset
     (torchvision's included) is read once through its ``__getitem__``, transforms applied.
     """
-    if isinstance(dataset, TensorImageDataset):  # already normalised tensors
+    if isinstance(dataset, InMemoryDataset):  # already normalised tensors
         return dataset.data, dataset.targets
     tensors = getattr(dataset, "tensors", None)
     if isinstance(tensors, tuple) and len(tensors) == 2:
@@ -94,17 +109,53 @@ def classic_split(n: int, num_workers: int) -> list[np.ndarray]:
     return [np.concatenate(p) for p in parts]
 
 
-def _validate_partition(parts: Sequence, n: int, num_workers: int) -> list[np.ndarray]:
-    parts = [np.asarray(p, dtype=np.int64).ravel() for p in parts]
-    if len(parts) != num_workers:
-        raise ValueError(f"partition gave {len(parts)} index arrays for {num_workers} workers; "
+_PARTITION_HINT = ("pass None (the classic split), one index array per worker, or a partitioner "
+                   "object such as fedsyft.partition.Dirichlet(alpha=0.5, seed=0) (by name: "
+                   "fedsyft.partition.get_partitioner('dirichlet', alpha=0.5))")
+
+
+def _index_array(p: object, i: int) -> np.ndarray:
+    if isinstance(p, torch.Tensor):
+        p = p.detach().cpu().numpy()
+    arr = np.asarray(p)
+    if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
+        raise ValueError(
+            f"partition[{i}] has dtype {arr.dtype}: sample indices must be integers (a float "
+            f"index would be silently truncated, a bool array is a mask, not indices): convert "
+            f"a mask with np.flatnonzero(mask), or {_PARTITION_HINT}.")
+    if arr.ndim != 1:
+        raise ValueError(f"partition[{i}] has shape {arr.shape}: expected a 1-D array of sample indices.")
+    return arr.astype(np.int64, copy=False)
+
+
+def _validate_partition(parts: object, n: int, num_workers: int) -> list[np.ndarray]:
+    if isinstance(parts, (str, bytes)) or not isinstance(parts, (Sequence, np.ndarray)):
+        raise TypeError(f"partition={parts!r} is invalid: {_PARTITION_HINT}.")
+    arrays = [_index_array(p, i) for i, p in enumerate(parts)]
+    if len(arrays) != num_workers:
+        raise ValueError(f"partition gave {len(arrays)} index arrays for {num_workers} workers; "
                          f"it must give one per worker.")
-    allidx = np.concatenate(parts) if parts else np.array([], dtype=np.int64)
+    allidx = np.concatenate(arrays) if arrays else np.array([], dtype=np.int64)
     if allidx.size and (allidx.min() < 0 or allidx.max() >= n):
-        raise ValueError(f"partition has indices outside [0, {n}).")
+        raise ValueError(f"partition has indices outside [0, {n}) (the dataset has {n} samples).")
     if np.unique(allidx).size != allidx.size:
         raise ValueError("partition assigns some samples to more than one worker (or twice).")
-    return parts
+    return arrays
+
+
+def _resolve_workers(workers: object) -> list[BaseWorker]:
+    if isinstance(workers, (BaseWorker, str, bytes)) or not isinstance(workers, Iterable):
+        raise TypeError(
+            f"workers={workers!r} is invalid: expected a list or tuple of VirtualWorkers (or "
+            f"their ids), e.g. federate(dataset, (bob, alice)) or dataset.federate([bob]).")
+    workers = list(workers)
+    if not workers:
+        raise ValueError("workers is empty: federate() needs at least one worker, e.g. (bob, alice).")
+    resolved = [resolve_worker(w) for w in workers]
+    ids = [w.id for w in resolved]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"workers has duplicates: {ids}; give each worker once.")
+    return resolved
 
 
 def federate(
@@ -142,11 +193,22 @@ def federate(
     >>> fds.num_samples
     {'b_fed': 5, 'a_fed': 5}
     """
-    workers = [resolve_worker(w) for w in workers]
-    if not workers:
-        raise ValueError("federate() needs at least one worker.")
-    if len(set(w.id for w in workers)) != len(workers):
-        raise ValueError(f"federate() got duplicate workers: {[w.id for w in workers]}.")
+    workers = _resolve_workers(workers)
+    if not isinstance(private, bool):
+        raise TypeError(f"private={private!r} is invalid: expected True or False.")
+    if client_transforms is not None:
+        if isinstance(client_transforms, (str, bytes)) or not isinstance(client_transforms, Sequence):
+            raise TypeError(f"client_transforms={client_transforms!r} is invalid: expected None or "
+                            f"a list with one transform (or None) per worker.")
+        if len(client_transforms) != len(workers):
+            raise ValueError(f"client_transforms has {len(client_transforms)} entries for "
+                             f"{len(workers)} workers; give one (or None) per worker.")
+        for i, t in enumerate(client_transforms):
+            if t is not None and not callable(t):
+                raise TypeError(f"client_transforms[{i}]={t!r} is invalid: expected a function "
+                                f"of the shard's data tensor, or None.")
+    if partition is not None and not callable(partition):
+        _validate_partition(partition, 2**62, len(workers))  # its form, before the data is read
     data, targets = dataset_tensors(dataset)
     n = len(targets)
     if partition is None:
@@ -156,8 +218,6 @@ def federate(
     else:
         parts = partition
     parts = _validate_partition(parts, n, len(workers))
-    if client_transforms is not None and len(client_transforms) != len(workers):
-        raise ValueError(f"client_transforms has {len(client_transforms)} entries for {len(workers)} workers.")
     shards = {}
     for i, (w, idx) in enumerate(zip(workers, parts)):
         t_idx = torch.from_numpy(idx)
@@ -244,8 +304,13 @@ class FederatedDataLoader:
         if not isinstance(federated_dataset, FederatedDataset):
             raise TypeError(f"FederatedDataLoader needs a FederatedDataset (from dataset.federate(workers)), "
                             f"got {type(federated_dataset).__name__}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r} is invalid: expected an integer >= 1.")
+        for flag, value in (("shuffle", shuffle), ("drop_last", drop_last), ("iter_per_worker", iter_per_worker)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag}={value!r} is invalid: expected True or False.")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"seed={seed!r} is invalid: expected None or an integer >= 0.")
         self.federated_dataset = federated_dataset
         self.batch_size = batch_size
         self.shuffle = shuffle

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.utils.data import Dataset
+
+from .federated import InMemoryDataset
 
 
-class TensorImageDataset(Dataset):
+class TensorImageDataset(InMemoryDataset):
     """Images as one float tensor ``(N, C, H, W)`` plus integer ``targets``.
 
     Parameters
@@ -80,12 +81,6 @@ class TensorImageDataset(Dataset):
         out.data, out.targets = self.data[idx], self.targets[idx]
         out.classes, out.mean, out.std, out.name = self.classes, self.mean, self.std, self.name
         return out
-
-    def federate(self, workers, partition=None, **kwargs):
-        """Send shards of this dataset to ``workers``; see :func:`fedsyft.data.federate`."""
-        from .federated import federate
-
-        return federate(self, workers, partition=partition, **kwargs)
 
     def __repr__(self) -> str:
         return (

@@ -18,10 +18,13 @@ model takes the largest client value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
+
+from .aggregator import Aggregator, FunctionAggregator
 
 WEIGHTINGS = ("samples", "uniform")
 
@@ -76,20 +79,42 @@ def weighted_mean(updates: Sequence[Mapping[str, torch.Tensor]], weights: Sequen
     return out
 
 
-class WeightedMean:
+class WeightedMean(Aggregator):
     """The plain FedAvg aggregator: the weighted mean of the updates.
 
-    Every aggregator has this call signature, so the privacy layer can swap in
-    secure aggregation, DP-FedAvg or CKKS without touching the round loop.
+    Every aggregator derives from :class:`~fedsyft.fl.aggregator.Aggregator`, so the privacy
+    layer can swap in secure aggregation, DP-FedAvg or CKKS without touching the round loop.
+
+    Example
+    -------
+    >>> WeightedMean()([{"w": torch.tensor([0.0])}, {"w": torch.tensor([4.0])}], [0.25, 0.75])["w"]
+    tensor([3.])
     """
 
     name = "fedavg"
 
-    def __call__(self, updates, weights, *, round: int = 0, clients=None) -> dict[str, torch.Tensor]:
+    def __call__(self, updates: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float], *,
+                 round: int = 0, clients: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         return weighted_mean(updates, weights)
 
     def __repr__(self) -> str:
         return "WeightedMean()"
+
+
+def as_aggregator(aggregator: Aggregator | Callable[..., Any] | None) -> Aggregator:
+    """``None`` -> :class:`WeightedMean` (FedAvg); an :class:`~fedsyft.fl.aggregator.Aggregator`
+    as it is; any other callable wrapped in :class:`~fedsyft.fl.aggregator.FunctionAggregator`.
+
+    Example
+    -------
+    >>> as_aggregator(None)
+    WeightedMean()
+    """
+    if aggregator is None:
+        return WeightedMean()
+    if isinstance(aggregator, Aggregator):
+        return aggregator
+    return FunctionAggregator(aggregator)
 
 
 def fedavg(states: Sequence[Mapping[str, torch.Tensor]], sizes: Sequence[float] | None = None,
@@ -122,10 +147,11 @@ def fedavg(states: Sequence[Mapping[str, torch.Tensor]], sizes: Sequence[float] 
 
 def apply_update(global_state: Mapping[str, torch.Tensor], update: Mapping[str, torch.Tensor],
                  *, server_lr: float = 1.0) -> dict[str, torch.Tensor]:
-    """``global + server_lr * update`` over the float entries; other entries unchanged."""
+    """``global + server_lr * update`` over the float entries; other entries unchanged (the
+    result is on the global state's device, wherever the update was computed)."""
     new = {k: v.clone() for k, v in global_state.items()}
     for k, u in update.items():
-        new[k] = (global_state[k] + server_lr * u).to(global_state[k].dtype)
+        new[k] = (global_state[k] + server_lr * u.to(global_state[k].device)).to(global_state[k].dtype)
     return new
 
 

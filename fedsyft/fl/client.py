@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._checks import check_choice, check_float, check_int
+
 OPTIMIZERS = ("sgd", "adam")
 
 
@@ -29,6 +31,16 @@ class ClientConfig:
     lr, momentum, weight_decay: optimizer settings.
     optimizer: ``"sgd"`` or ``"adam"``.
     max_steps: optional cap on local steps per round (to bound simulation time).
+
+    Integers must be ``int`` (not bool or float); ``lr`` (> 0), ``momentum`` (in [0, 1)) and
+    ``weight_decay`` (>= 0) must be finite.
+
+    Example
+    -------
+    >>> ClientConfig(lr=float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: lr must be a finite number > 0.0; got inf.
     """
 
     epochs: int = 1
@@ -40,18 +52,13 @@ class ClientConfig:
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}.")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}.")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}.")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}.")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}.")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps!r}.")
+        check_int("epochs", self.epochs, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_float("lr", self.lr, low=0.0, low_open=True)
+        check_float("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        check_float("weight_decay", self.weight_decay, low=0.0)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_int("max_steps", self.max_steps, low=1, optional=True)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +82,10 @@ def local_train(
     control: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place on ``(data, targets)``; returns statistics.
+
+    Training runs on the model's device. Data elsewhere is moved there once per call (engines
+    move each client's data to the device once, beforehand). Batch order and dropout are
+    seeded the same way on every device.
 
     Parameters
     ----------
@@ -103,16 +114,22 @@ def local_train(
     n = len(targets)
     if n == 0:
         return {"num_samples": 0, "loss": float("nan"), "steps": 0}
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(int(seed))  # batch order: drawn on the CPU everywhere
     params = dict(model.named_parameters())
-    start = {k: p.detach().clone() for k, p in params.items()} if (prox_mu or control) else None
+    device = next((p.device for p in params.values()), data.device)
+    if data.device != device or targets.device != device:
+        data, targets = data.to(device), targets.to(device)
+    start: dict[str, torch.Tensor] = ({k: p.detach().clone() for k, p in params.items()}
+                                      if (prox_mu or control) else {})
     opt = make_optimizer(params.values(), config)
     model.train()
     steps, loss_sum, seen = 0, 0.0, 0
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(int(seed))
         for _ in range(config.epochs):
             order = torch.randperm(n, generator=gen)
+            if device.type != "cpu":
+                order = order.to(device)
             for b in range(0, n, config.batch_size):
                 if config.max_steps is not None and steps >= config.max_steps:
                     break

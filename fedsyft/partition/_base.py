@@ -43,7 +43,7 @@ class Partitioner:
         return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._params == self._params  # type: ignore[attr-defined]
+        return isinstance(other, Partitioner) and type(other) is type(self) and other._params == self._params
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(sorted(self._params.items()))))

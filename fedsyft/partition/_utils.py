@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 
-def _small_int_dtype(max_value: int) -> type:
+def _small_int_dtype(max_value: int) -> type[np.signedinteger]:
     """The smallest signed dtype holding ``max_value`` (numpy radix-sorts 16-bit keys)."""
     if max_value < 2**15:
         return np.int16

@@ -15,6 +15,8 @@ import numpy as np
 
 __all__ = [
     "as_labels",
+    "check_bool",
+    "check_callable",
     "check_float",
     "check_int",
     "check_num_clients",
@@ -46,17 +48,34 @@ def check_int(name: str, value: Any, *, lo: int, hi: int | None = None, why: str
 
 
 def check_float(
-    name: str, value: Any, *, lo: float = 0.0, lo_inclusive: bool = False, why: str = ""
+    name: str, value: Any, *, lo: float = 0.0, lo_inclusive: bool = False,
+    hi: float | None = None, why: str = ""
 ) -> float:
-    """Return ``value`` as ``float`` if it is a finite number above ``lo``, else raise."""
+    """Return ``value`` as ``float`` if it is a finite number above ``lo`` (and at most
+    ``hi``), else raise. A bool is not a number here."""
     op = ">=" if lo_inclusive else ">"
-    expected = f"a finite number {op} {lo:g}"
+    expected = f"a finite number {op} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
     if why:
         expected += f" ({why})"
     if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
         raise _invalid(name, value, expected)
     value = float(value)
-    if not math.isfinite(value) or value < lo or (value == lo and not lo_inclusive):
+    if (not math.isfinite(value) or value < lo or (value == lo and not lo_inclusive)
+            or (hi is not None and value > hi)):
+        raise _invalid(name, value, expected)
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` must be ``True`` or ``False`` (not a string such as ``'no'``, not 0/1)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _invalid(name, value, "True or False")
+    return bool(value)
+
+
+def check_callable(name: str, value: Any, expected: str) -> Any:
+    """``value`` must be callable (the message says what it should compute)."""
+    if not callable(value):
         raise _invalid(name, value, expected)
     return value
 
@@ -95,15 +114,26 @@ def as_labels(labels: Any, *, name: str = "labels") -> np.ndarray:
 
 
 def num_samples(labels_or_n: Any, *, name: str = "labels_or_n") -> int:
-    """Number of samples from either a sample count or a label array."""
+    """Number of samples from either a sample count or a label array.
+
+    The error says what was passed (the sample count -5, a float, a bool, ...), since callers
+    such as a CLI flag or ``federate`` pass it on for the user.
+    """
+    expected = "the number of samples to split (an integer >= 1) or a 1-D array of integer labels"
     if _is_int(labels_or_n) or (
         isinstance(labels_or_n, np.ndarray)
         and labels_or_n.ndim == 0
         and labels_or_n.dtype.kind in "iu"
     ):
-        return check_int(name, int(labels_or_n), lo=1, why="a sample count")
-    if isinstance(labels_or_n, (bool, np.bool_, float, np.floating)):
-        raise _invalid(name, labels_or_n, "a positive integer sample count or a 1-D label array")
+        n = int(labels_or_n)
+        if n < 1:
+            raise ValueError(f"{name}={n} is invalid: it was taken as the number of samples to "
+                             f"split, and there must be at least 1 (got {n}). Pass a positive "
+                             f"sample count or the label array.")
+        return n
+    if isinstance(labels_or_n, (bool, np.bool_, float, np.floating, str, bytes)) or labels_or_n is None:
+        raise ValueError(f"{name}={labels_or_n!r} is invalid: expected {expected}; got a "
+                         f"{type(labels_or_n).__name__}.")
     return int(as_labels(labels_or_n, name=name).shape[0])
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._base import Partitioner
 from ._utils import group_by_owner, label_groups, owner_from_counts
-from ._validate import as_labels, check_int, check_num_clients, check_seed
+from ._validate import as_labels, check_bool, check_int, check_num_clients, check_seed
 
 __all__ = ["ClassesPerClient", "classes_per_client"]
 
@@ -79,6 +79,7 @@ def classes_per_client(
     num_classes = classes.shape[0]
     k = _check_k(k, num_classes)
     rng = np.random.default_rng(check_seed(seed))
+    spill_over = check_bool("spill_over", spill_over)
     if num_clients * k < num_classes:
         raise ValueError(
             f"num_clients={num_clients} with k={k} is invalid: expected num_clients * k >= "
@@ -112,7 +113,7 @@ def classes_per_client(
     holds = np.zeros((num_clients, num_classes), dtype=bool)
     holders = np.zeros(num_classes, dtype=np.int64)
     for i in rng.permutation(num_clients):
-        pick = np.lexsort((rng.random(num_classes), holders))[:k]
+        pick = np.lexsort(np.stack([rng.random(num_classes), holders]))[:k]
         holds[i, pick] = True
         holders[pick] += 1
     counts = np.zeros((num_clients, num_classes), dtype=np.int64)
@@ -142,7 +143,4 @@ class ClassesPerClient(Partitioner):
     def _check(self) -> None:
         _check_k(self._params["k"])
         check_seed(self._params["seed"])
-        if not isinstance(self._params["spill_over"], bool):
-            raise ValueError(
-                f"spill_over={self._params['spill_over']!r} is invalid: expected True or False."
-            )
+        check_bool("spill_over", self._params["spill_over"])

@@ -95,7 +95,10 @@ def _draw_heatmap(ax: Axes, report: PartitionReport, names: list[str], *, annota
 def _figure_for(report: PartitionReport, ax: Axes | None) -> tuple[Figure, Axes]:
     """``ax``'s figure, or a new figure (width grows with the client count) and its axes."""
     if ax is not None:
-        return ax.figure, ax
+        fig = ax.figure
+        while not isinstance(fig, Figure):  # a SubFigure: its root figure holds the plot
+            fig = fig.figure
+        return fig, ax
     fig = Figure(figsize=(min(14.0, max(6.0, 0.12 * report.num_clients + 3)), 4.0), layout="constrained")
     return fig, fig.add_subplot()
 

@@ -13,12 +13,17 @@ from ._validate import as_labels, check_float, check_int, check_num_clients, che
 __all__ = ["RealWorld", "real_world"]
 
 
+#: The largest ``size_sigma`` (``exp(sigma * z)`` stays finite for any normal draw).
+MAX_SIZE_SIGMA = 50.0
+
+
 def _check_params(min_classes: Any, max_classes: Any, size_sigma: Any) -> tuple[int, int, float]:
     min_classes = check_int("min_classes", min_classes, lo=1)
     max_classes = check_int(
         "max_classes", max_classes, lo=min_classes, why="at least min_classes"
     )
-    size_sigma = check_float("size_sigma", size_sigma, lo=0.0, lo_inclusive=True)
+    size_sigma = check_float("size_sigma", size_sigma, lo=0.0, lo_inclusive=True, hi=MAX_SIZE_SIGMA,
+                             why="the sizes are lognormal; larger values overflow")
     return min_classes, max_classes, size_sigma
 
 

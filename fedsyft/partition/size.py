@@ -9,7 +9,7 @@ import numpy as np
 
 from ._base import Partitioner
 from ._utils import apportion, shuffled_split
-from ._validate import check_num_clients, check_seed, num_samples
+from ._validate import check_callable, check_num_clients, check_seed, num_samples
 
 __all__ = ["Exponential", "Linear", "Square", "exponential", "linear", "square", "sized"]
 
@@ -48,6 +48,8 @@ def sized(
     n = num_samples(labels_or_n)
     num_clients = check_num_clients(num_clients, n)
     rng = np.random.default_rng(check_seed(seed))
+    check_callable("weight_fn", weight_fn, "a function of the client ids np.arange(num_clients) "
+                   "returning one weight >= 0 per client, e.g. lambda i: i + 1.0")
     weights = np.asarray(weight_fn(np.arange(num_clients)), dtype=np.float64)
     if (
         weights.shape != (num_clients,)

@@ -9,11 +9,15 @@
 ``DPFedAvgAggregator``         DP-FedAvg (McMahan et al. 2018), epsilon from opacus's RDP accountant
 ``dp_local_train``             local DP-SGD on a client with opacus's ``PrivacyEngine``
 ``CKKSAggregator``             homomorphically encrypted aggregation with TenSEAL's CKKS
+``DistributedDPSecureAggregator``  distributed DP: clients clip and add their share of the noise,
+                               secure aggregation sums (``dp_secagg``)
+``encrypted``                  encrypted exchange of the model and updates (PBKDF2 keys, AES-GCM):
+                               ``from fedsyft.privacy.encrypted import EncryptedFederatedTrainer``
 =============================  ==============================================================
 
 Importing this package registers ``fix_precision``, ``share`` and ``float_precision`` as
 tensor (and pointer) methods for :class:`~fedsyft.workers.TorchHook`. opacus and tenseal are
-imported only when DP or CKKS is used.
+imported only when DP or CKKS is used; ``cryptography`` only by ``fedsyft.privacy.encrypted``.
 
 Example
 -------
@@ -32,6 +36,7 @@ import torch
 
 from ..workers import PointerTensor, register_extension
 from .dp import DPFedAvgAggregator, PrivacyBudgetExhaustedError, clip_update, dp_local_train
+from .dp_secagg import DistributedDPSecureAggregator
 from .fixed_precision import (
     MAX_ENCODED,
     RING_BITS,
@@ -68,5 +73,5 @@ __all__ = [
     "encode", "decode", "AdditiveSharingTensor", "share", "split", "random_ring",
     "ShareHolderGoneError", "SecureAggregator", "secure_aggregate", "trusted_aggregate",
     "DPFedAvgAggregator", "PrivacyBudgetExhaustedError", "clip_update", "dp_local_train",
-    "CKKSAggregator", "ckks_aggregate",
+    "CKKSAggregator", "ckks_aggregate", "DistributedDPSecureAggregator",
 ]

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..fl.aggregator import Aggregator
 from ..fl.client import ClientConfig, make_optimizer
 from ._flat import check_updates, flatten_update, unflatten_update
 
@@ -81,7 +82,7 @@ def clip_update(update: Mapping[str, torch.Tensor], clip_norm: float) -> tuple[d
     return unflatten_update(vec * factor, dict(update)), norm
 
 
-class DPFedAvgAggregator:
+class DPFedAvgAggregator(Aggregator):
     """DP-FedAvg as an aggregator of :class:`~fedsyft.fl.FederatedTrainer`.
 
     Parameters
@@ -95,7 +96,13 @@ class DPFedAvgAggregator:
         it; a round requested after that raises :class:`PrivacyBudgetExhaustedError`. Use
         ``trainer.run(stop=agg.should_stop)``.
     expected_clients: the fixed denominator ``q * N`` (default: the number of updates).
-    seed: seeds the noise, per round. secure_rng: seed it from :mod:`secrets` instead.
+    seed: seeds the noise, per round (reproducible lessons; ``None`` means 0).
+    secure_rng: seed the noise from :mod:`secrets` instead, as a deployment must. Then the
+        noise cannot be reproduced, so passing a ``seed`` as well is refused (it would be
+        ignored).
+
+    The noise is drawn on the CPU from a seeded generator, then moved to the updates' device,
+    so the same seed gives the same noise on every device.
 
     ``last_round_info`` holds ``epsilon``, ``delta``, ``noise_std``, ``clipped_fraction``,
     ``mean_update_norm``, ``seconds``.
@@ -113,8 +120,12 @@ class DPFedAvgAggregator:
 
     def __init__(self, *, clip_norm: float, noise_multiplier: float, sample_rate: float,
                  delta: float = 1e-5, target_epsilon: float | None = None,
-                 expected_clients: float | None = None, seed: int = 0,
+                 expected_clients: float | None = None, seed: int | None = None,
                  secure_rng: bool = False) -> None:
+        if secure_rng and seed is not None:
+            raise ValueError(f"seed={seed!r} with secure_rng=True: the noise would be drawn from "
+                             f"secrets and the seed silently ignored. Pass either seed (reproducible "
+                             f"noise, for teaching) or secure_rng=True (for deployment), not both.")
         if not clip_norm > 0:
             raise ValueError(f"clip_norm must be > 0 (math.inf for no clipping), got {clip_norm!r}.")
         if not noise_multiplier >= 0:
@@ -136,11 +147,10 @@ class DPFedAvgAggregator:
         self.delta = float(delta)
         self.target_epsilon = target_epsilon
         self.expected_clients = expected_clients
-        self.seed = int(seed)
+        self.seed = 0 if seed is None else int(seed)
         self.secure_rng = secure_rng
         self.accountant = _rdp_accountant()
         self.rounds = 0
-        self.last_round_info: dict[str, Any] = {}
 
     # -- accounting ---------------------------------------------------------------------
     def _epsilon(self, extra_rounds: int = 0) -> float:
@@ -182,7 +192,7 @@ class DPFedAvgAggregator:
         t0 = time.perf_counter()
         keys = check_updates(updates, weights)
         like = {k: updates[0][k] for k in keys}
-        total, norms, clipped = None, [], 0
+        vecs, norms, clipped = [], [], 0
         for u in updates:
             vec = flatten_update(u, keys)
             norm = float(vec.norm())
@@ -190,12 +200,16 @@ class DPFedAvgAggregator:
             if norm > self.clip_norm:
                 vec = vec * (self.clip_norm / norm)
                 clipped += 1
-            total = vec if total is None else total + vec
+            vecs.append(vec)
+        total = vecs[0]
+        for vec in vecs[1:]:
+            total = total + vec
         std = self.noise_multiplier * self.clip_norm
         if std > 0:
             seed = secrets.randbits(63) if self.secure_rng else (self.seed * 1_000_003 + round) % 2**63
             gen = torch.Generator().manual_seed(seed)
-            total = total + torch.normal(0.0, std, total.shape, generator=gen, dtype=torch.float64)
+            noise = torch.normal(0.0, std, total.shape, generator=gen, dtype=torch.float64)
+            total = total + noise.to(total.device)
         denom = float(self.expected_clients) if self.expected_clients is not None else len(updates)
         result = unflatten_update(total / denom, like)
         self.accountant.step(noise_multiplier=self.noise_multiplier, sample_rate=self.sample_rate)
@@ -210,11 +224,11 @@ class DPFedAvgAggregator:
         return result
 
     # -- checkpoints ----------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {"history": list(self.accountant.history), "rounds": self.rounds}
+    def _state(self) -> dict[str, Any]:
+        return {"history": [tuple(h) for h in self.accountant.history], "rounds": self.rounds}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.accountant.history = list(state["history"])
+    def _load_state(self, state: Mapping[str, Any]) -> None:
+        self.accountant.history = [tuple(h) for h in state["history"]]
         self.rounds = int(state["rounds"])
 
     def __repr__(self) -> str:
@@ -261,7 +275,13 @@ def dp_local_train(model: nn.Module, data: torch.Tensor, targets: torch.Tensor, 
     n = len(targets)
     if n == 0:
         return {"num_samples": 0, "loss": float("nan"), "steps": 0, "epsilon": 0.0, "delta": delta}
-    gen = torch.Generator().manual_seed(int(seed))
+    device = next((p.device for p in model.parameters()), data.device)
+    if data.device != device or targets.device != device:  # once per call, not per batch
+        data, targets = data.to(device), targets.to(device)
+    gen = torch.Generator().manual_seed(int(seed))  # Poisson sampling of batches: on the CPU
+    # opacus draws the noise where the gradients are: on the CPU from the same generator as
+    # always; on another device from a generator of that device, seeded alike.
+    noise_gen = gen if device.type == "cpu" else torch.Generator(device=device).manual_seed(int(seed))
     loader = DataLoader(TensorDataset(data, targets), batch_size=config.batch_size, generator=gen)
     opt = make_optimizer(model.parameters(), config)
     with warnings.catch_warnings():
@@ -269,11 +289,12 @@ def dp_local_train(model: nn.Module, data: torch.Tensor, targets: torch.Tensor, 
         engine = PrivacyEngine(accountant="rdp")
         pmodel, popt, ploader = engine.make_private(
             module=model, optimizer=opt, data_loader=loader, noise_multiplier=noise_multiplier,
-            max_grad_norm=max_grad_norm, noise_generator=gen)
+            max_grad_norm=max_grad_norm, noise_generator=noise_gen)
     model.train()
     steps, loss_sum, seen = 0, 0.0, 0
     try:
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Full backward hook")
             torch.manual_seed(int(seed))
             for _ in range(config.epochs):

@@ -30,109 +30,36 @@ Example
 >>> x = fix_precision(torch.tensor([3.14159, -2.0]))
 >>> x.child
 tensor([ 3142, -2000])
->>> (x * x).float_precision()
-tensor([9.8720, 4.0000], dtype=torch.float64)
+>>> (x * x).float_precision()   # the dtype that was encoded (float32), as in classic PySyft
+tensor([9.8720, 4.0000])
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 
-from ..workers import PointerTensor
+from ..workers import PointerTensor, send
+from .ring import (
+    DEFAULT_HEADROOM_BITS,
+    MAX_ENCODED,
+    RING_BITS,
+    RingEncoded,
+    _check_product,
+    decode,
+    encode,
+    truncate,
+)
+from .sharing import AdditiveSharingTensor, share
 
-#: Bits of the ring: values are int64 and arithmetic wraps modulo ``2**RING_BITS``.
-RING_BITS = 64
-#: The largest encoded magnitude :func:`fix_precision` accepts by default (room for one product).
-MAX_ENCODED = 2**31
-#: Default headroom in bits (``63 - 32 = 31``): an encoded value is below ``2**31``.
-DEFAULT_HEADROOM_BITS = 32
-
-
-def _scale(base: int, precision_fractional: int) -> int:
-    if not isinstance(base, int) or base < 2:
-        raise ValueError(f"base must be an integer >= 2, got {base!r}.")
-    if not isinstance(precision_fractional, int) or precision_fractional < 0:
-        raise ValueError(f"precision_fractional must be an integer >= 0, got {precision_fractional!r}.")
-    scale = base**precision_fractional
-    if scale >= 2**62:
-        raise OverflowError(f"base**precision_fractional = {base}**{precision_fractional} does not fit "
-                            f"the 64-bit ring; use a smaller precision_fractional.")
-    return scale
+__all__ = [
+    "RING_BITS", "MAX_ENCODED", "DEFAULT_HEADROOM_BITS", "encode", "decode", "truncate",
+    "FixedPrecisionTensor", "fix_precision", "float_precision",
+]
 
 
-def encode(x: torch.Tensor, *, base: int = 10, precision_fractional: int = 3,
-           headroom_bits: int = DEFAULT_HEADROOM_BITS) -> torch.Tensor:
-    """Encode a float tensor as int64 ring elements ``round(x * base**precision_fractional)``.
-
-    Parameters
-    ----------
-    x: a floating-point tensor (finite values).
-    base, precision_fractional: the scale is ``base**precision_fractional``.
-    headroom_bits: the encoding must stay below ``2**(63 - headroom_bits)`` in magnitude;
-        32 (the default) leaves room for one multiplication, ``ceil(log2(k)) + 1`` is enough
-        to add ``k`` such values.
-
-    Raises
-    ------
-    OverflowError: a value is outside the safe range (the message gives the limit).
-    ValueError: a value is NaN or infinite.
-
-    Example
-    -------
-    >>> encode(torch.tensor([0.5, -1.25]), precision_fractional=2)
-    tensor([  50, -125])
-    """
-    scale = _scale(base, precision_fractional)
-    if not 0 <= headroom_bits <= 62:
-        raise ValueError(f"headroom_bits must be in [0, 62], got {headroom_bits!r}.")
-    limit = 2 ** (63 - headroom_bits)
-    x64 = x.detach().to(torch.float64)
-    if x64.numel():
-        if not torch.isfinite(x64).all():
-            raise ValueError("Cannot fix_precision a tensor with NaN or infinite values.")
-        biggest = float(x64.abs().max())
-        if biggest * scale >= limit:
-            raise OverflowError(
-                f"|x| = {biggest:.6g} is outside the safe range of the fixed-precision ring: "
-                f"|x| * {base}**{precision_fractional} must be < 2**{63 - headroom_bits} "
-                f"(|x| < {limit / scale:.6g}), leaving {headroom_bits} bits of headroom so that "
-                f"products/sums do not wrap around modulo 2**64. Rescale the data or lower "
-                f"precision_fractional.")
-    return torch.round(x64 * scale).to(torch.int64)
-
-
-def decode(x: torch.Tensor, *, base: int = 10, precision_fractional: int = 3) -> torch.Tensor:
-    """Decode int64 ring elements (read as signed) back to float64: ``x / base**precision``.
-
-    Example
-    -------
-    >>> decode(torch.tensor([50, -125]), precision_fractional=2)
-    tensor([ 0.5000, -1.2500], dtype=torch.float64)
-    """
-    scale = _scale(base, precision_fractional)
-    return x.to(torch.float64) / scale
-
-
-def truncate(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Divide int64 values by ``scale``, rounding to nearest (the rescale after a product)."""
-    return torch.div(x + scale // 2, scale, rounding_mode="floor")
-
-
-def _check_product(a: torch.Tensor, b: torch.Tensor, terms: int, what: str) -> None:
-    if a.numel() == 0 or b.numel() == 0:
-        return
-    bound = float(a.abs().max()) * float(b.abs().max()) * max(terms, 1)
-    if bound >= 2.0**63:
-        raise OverflowError(
-            f"{what} of fixed-precision tensors could exceed the ring (|a|*|b|*{terms} ~ "
-            f"2**{math.log2(bound):.1f} >= 2**63) and wrap around. Use smaller values or a "
-            f"smaller precision_fractional.")
-
-
-class FixedPrecisionTensor:
+class FixedPrecisionTensor(RingEncoded):
     """Reals encoded as integers of the ring Z_(2^64) with ``base**precision_fractional`` scale.
 
     A small wrapper, not a ``torch.Tensor``: ``child`` holds the int64 encoding, either here
@@ -145,36 +72,27 @@ class FixedPrecisionTensor:
     ----------
     child: the int64 encoding (local tensor or pointer).
     base, precision_fractional: the encoding's scale ``base**precision_fractional``.
+    dtype: the floating dtype ``float_precision()`` returns: the dtype that was encoded
+        (``fix_precision`` records it), float32 when not given, as in classic PySyft.
 
     Example
     -------
     >>> a = FixedPrecisionTensor.encode(torch.tensor([1.5, 2.0]))
     >>> (a + a * 2).float_precision()
-    tensor([4.5000, 6.0000], dtype=torch.float64)
+    tensor([4.5000, 6.0000])
     """
 
     __array_priority__ = 1000  # so numpy scalars defer to us
 
-    def __init__(self, child: torch.Tensor, *, base: int = 10, precision_fractional: int = 3) -> None:
-        if child.dtype != torch.int64:
-            raise TypeError(f"FixedPrecisionTensor holds int64 ring elements, got {child.dtype}. "
-                            f"Use fix_precision(x) to encode a float tensor.")
-        self.child = child
-        self.base = base
-        self.precision_fractional = precision_fractional
-        self.scale = _scale(base, precision_fractional)
-
     @classmethod
     def encode(cls, x: torch.Tensor, *, base: int = 10, precision_fractional: int = 3,
                headroom_bits: int = DEFAULT_HEADROOM_BITS) -> FixedPrecisionTensor:
-        """Encode a local float tensor (see :func:`encode`)."""
+        """Encode a local float tensor (see :func:`encode`); remembers its floating dtype."""
         return cls(encode(x, base=base, precision_fractional=precision_fractional,
                           headroom_bits=headroom_bits),
-                   base=base, precision_fractional=precision_fractional)
+                   base=base, precision_fractional=precision_fractional, dtype=_decoded_dtype(x))
 
     # -- helpers ------------------------------------------------------------------------
-    def _new(self, child: torch.Tensor) -> FixedPrecisionTensor:
-        return FixedPrecisionTensor(child, base=self.base, precision_fractional=self.precision_fractional)
 
     def _same_encoding(self, other: FixedPrecisionTensor) -> None:
         if (other.base, other.precision_fractional) != (self.base, self.precision_fractional):
@@ -196,10 +114,6 @@ class FixedPrecisionTensor:
             return encode(other.to(torch.float64), base=self.base,
                           precision_fractional=self.precision_fractional, headroom_bits=1)
         return NotImplemented
-
-    @property
-    def is_local(self) -> bool:
-        return not isinstance(self.child, PointerTensor)
 
     @property
     def shape(self) -> torch.Size:
@@ -246,8 +160,7 @@ class FixedPrecisionTensor:
         if isinstance(other, int):  # exact: no rescale needed
             return self._new(self.child * other)
         if isinstance(other, float):
-            other = FixedPrecisionTensor(torch.tensor(int(round(other * self.scale))),
-                                         base=self.base, precision_fractional=self.precision_fractional)
+            other = self._new(torch.tensor(int(round(other * self.scale))))
         elif isinstance(other, torch.Tensor) and not isinstance(other, PointerTensor):
             if not torch.is_floating_point(other):
                 return self._new(self.child * other.to(torch.int64))
@@ -283,25 +196,19 @@ class FixedPrecisionTensor:
 
     # -- leaving the ring ---------------------------------------------------------------
     def float_precision(self) -> torch.Tensor:
-        """Decode to float64 (``child / base**precision_fractional``)."""
+        """Decode (``child / base**precision_fractional``) to :attr:`dtype`: the dtype that
+        was encoded, float32 by default (classic PySyft's behaviour)."""
         if not self.is_local:
             raise TypeError(f"This fixed-precision tensor is at worker '{self.location.id}'. "
                             f"Call .get() first, then .float_precision().")
-        return decode(self.child, base=self.base, precision_fractional=self.precision_fractional)
-
-    def get(self) -> FixedPrecisionTensor:
-        """Bring a remote encoding back (no-op when local)."""
-        if self.is_local:
-            return self
-        return self._new(self.child.get())
+        out = decode(self.child, base=self.base, precision_fractional=self.precision_fractional)
+        return out.to(self.dtype)
 
     def send(self, worker) -> FixedPrecisionTensor:
-        from ..workers import send
         return self._new(send(self.child, worker))
 
-    def share(self, *workers, crypto_provider=None):
+    def share(self, *workers, crypto_provider=None) -> AdditiveSharingTensor:
         """Secret-share the encoding among ``workers`` (see :func:`fedsyft.privacy.share`)."""
-        from .sharing import share
         return share(self, *workers, crypto_provider=crypto_provider)
 
     def __repr__(self) -> str:
@@ -311,6 +218,11 @@ class FixedPrecisionTensor:
         if self.is_local:
             return f"{head}\n{self.child}"
         return head
+
+
+def _decoded_dtype(x: torch.Tensor) -> torch.dtype:
+    """What the encoding of ``x`` decodes to: its own floating dtype, else float32."""
+    return x.dtype if x.dtype.is_floating_point else torch.float32
 
 
 def fix_precision(x: torch.Tensor, *, base: int = 10, precision_fractional: int = 3,
@@ -337,9 +249,10 @@ def fix_precision(x: torch.Tensor, *, base: int = 10, precision_fractional: int 
     if isinstance(x, PointerTensor):
         child = x.location.execute(encode, x, base=base, precision_fractional=precision_fractional,
                                    headroom_bits=headroom_bits)
-        return FixedPrecisionTensor(child, base=base, precision_fractional=precision_fractional)
+        return FixedPrecisionTensor(child, base=base, precision_fractional=precision_fractional,
+                                    dtype=_decoded_dtype(x))
     if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(x, dtype=torch.float64)
+        x = torch.as_tensor(x, dtype=torch.get_default_dtype())
     return FixedPrecisionTensor.encode(x, base=base, precision_fractional=precision_fractional,
                                        headroom_bits=headroom_bits)
 
@@ -350,7 +263,7 @@ def float_precision(x: Any, *, base: int = 10, precision_fractional: int = 3) ->
     Example
     -------
     >>> float_precision(fix_precision(torch.tensor([2.5])))
-    tensor([2.5000], dtype=torch.float64)
+    tensor([2.5000])
     """
     if hasattr(x, "float_precision") and not isinstance(x, torch.Tensor):
         return x.float_precision()

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from ..fl.aggregate import weighted_mean
+from ..fl.aggregator import Aggregator, check_remote_updates, on_devices, release_remote_updates
 from ..workers import ObjectPointer
 from ._flat import check_updates, flatten_update, unflatten_update
 
@@ -64,11 +65,11 @@ def _encrypt_at_client(update: Mapping[str, torch.Tensor], keys: Sequence[str], 
         ctx = _CONTEXTS[key] = ts.context_from(public_context)
         if ctx.is_private():
             raise ValueError("Clients must get the public context (make_context_public()).")
-    arr = (flatten_update(update, keys) * weight).numpy()
+    arr = (flatten_update(update, keys).cpu() * weight).numpy()
     return [ts.ckks_vector(ctx, arr[i:i + slots]).serialize() for i in range(0, max(len(arr), 1), slots)]
 
 
-class CKKSAggregator:
+class CKKSAggregator(Aggregator):
     """An aggregator of :class:`~fedsyft.fl.FederatedTrainer` that sums CKKS ciphertexts.
 
     Parameters
@@ -115,7 +116,6 @@ class CKKSAggregator:
         public.make_context_public()
         self.public_context_bytes = public.serialize()
         self.public_context = ts.context_from(self.public_context_bytes)
-        self.last_round_info: dict[str, Any] = {}
 
     @property
     def slots(self) -> int:
@@ -133,10 +133,10 @@ class CKKSAggregator:
     def add_encrypted(self, uploads: Sequence[Sequence[bytes]]) -> list[bytes]:
         """Server side: add the clients' ciphertexts chunk by chunk with the public context."""
         ts = _tenseal()
-        sums = None
+        sums: list[Any] = []
         for chunks in uploads:
             cts = [ts.ckks_vector_from(self.public_context, c) for c in chunks]
-            if sums is None:
+            if not sums:
                 sums = cts
             else:
                 for a, b in zip(sums, cts):
@@ -156,7 +156,7 @@ class CKKSAggregator:
         """Aggregate plain update dicts held by the caller (it encrypts on the clients' behalf)."""
         keys = check_updates(updates, weights)
         t0 = time.perf_counter()
-        uploads = [self.encrypt((flatten_update(u, keys) * float(w)).numpy()) for u, w in zip(updates, weights)]
+        uploads = [self.encrypt((flatten_update(u, keys).cpu() * float(w)).numpy()) for u, w in zip(updates, weights)]
         return self._finish(uploads, {k: updates[0][k] for k in keys}, updates, weights, round, t0)
 
     def aggregate_remote(self, updates: Sequence[ObjectPointer], weights: Sequence[float], *,
@@ -172,15 +172,12 @@ class CKKSAggregator:
         weights: the FedAvg weights.
         template: the global model's float entries (names, shapes, dtypes of the result).
         """
-        if len(updates) != len(weights) or not updates:
-            raise ValueError(f"{len(updates)} updates but {len(weights)} weights.")
-        keys = list(template)
+        keys = check_remote_updates(updates, weights, template)
         t0 = time.perf_counter()
         uploads = [u.location.execute(_encrypt_at_client, u, keys, float(w), self.public_context_bytes,
                                       self.slots).get() for u, w in zip(updates, weights)]
         plain = ([u.location.get_obj(u.id_at_location) for u in updates] if self.report_error else None)
-        for u in updates:  # the clients delete their plaintext updates
-            u.location._forget(u.id_at_location)
+        release_remote_updates(updates)  # the clients delete their plaintext updates
         return self._finish(uploads, dict(template), plain, weights, round, t0)
 
     def _finish(self, uploads: list[list[bytes]], like: Mapping[str, torch.Tensor],
@@ -189,7 +186,7 @@ class CKKSAggregator:
         t1 = time.perf_counter()
         summed = self.add_encrypted(uploads)
         t2 = time.perf_counter()
-        result = unflatten_update(self.decrypt(summed, n), like)
+        result = on_devices(unflatten_update(self.decrypt(summed, n), like), like)  # where the model is
         t3 = time.perf_counter()
         elem = next(iter(like.values())).element_size() if like else 4
         info: dict[str, Any] = {

@@ -47,10 +47,11 @@ import torch
 from torch import nn
 
 from ..fl.aggregate import float_keys, weighted_mean
+from ..fl.aggregator import Aggregator, check_remote_updates, on_devices, release_remote_updates
 from ..workers import BaseWorker, ObjectPointer, PointerTensor, move_module, resolve_worker
 from ..workers.worker import known_workers
 from ._flat import check_updates, flatten_update, unflatten_update
-from .fixed_precision import fix_precision
+from .fixed_precision import FixedPrecisionTensor, fix_precision
 from .sharing import AdditiveSharingTensor
 
 
@@ -68,12 +69,17 @@ def _share_and_sum(vectors, holders: Sequence[BaseWorker], *, base: int, precisi
                             headroom_bits=headroom)
         shared = enc.share(*holders)
         total = shared if total is None else total + shared  # each holder adds its shares
-    return total.get().float_precision()
+    if total is None:
+        raise ValueError("Cannot aggregate zero client updates.")
+    encoded = total.get()
+    assert isinstance(encoded, FixedPrecisionTensor)
+    return encoded.float_precision()
 
 
 def _flatten_scaled(update: Mapping[str, torch.Tensor], keys: Sequence[str], weight: float) -> torch.Tensor:
-    """Runs at the client: its weighted update as one float64 vector."""
-    return flatten_update(update, keys) * weight
+    """Runs at the client: its weighted update as one float64 vector (on the CPU, where the
+    ring arithmetic of secret sharing runs)."""
+    return flatten_update(update, keys).cpu() * weight
 
 
 def _aggregate_vectors(make_vectors: Callable[[], list], like: Mapping[str, torch.Tensor],
@@ -97,7 +103,7 @@ def _aggregate_vectors(make_vectors: Callable[[], list], like: Mapping[str, torc
     agg_vec = _share_and_sum(vectors, hs, base=base, precision_fractional=precision_fractional,
                              headroom=_headroom(len(vectors)))
     t_end = time.perf_counter()
-    result = unflatten_update(agg_vec, like)
+    result = on_devices(unflatten_update(agg_vec, like), like)  # back where the model is
     bytes_in = sum((involved[wid].traffic - before[wid]).bytes_in for wid in involved)
     n = agg_vec.numel()
     elem = next(iter(like.values())).element_size() if like else 4
@@ -134,7 +140,7 @@ def _secure_aggregate(updates: Sequence[Mapping[str, torch.Tensor]], weights: Se
     def make_vectors() -> list:
         vectors = []
         for u, w, c in zip(updates, weights, client_ws):
-            vec = flatten_update(u, keys) * float(w)
+            vec = flatten_update(u, keys).cpu() * float(w)
             if c is not None:  # the update is computed at the client: place it there, no traffic
                 vec = PointerTensor(c, c.register_obj(vec), vec)
             vectors.append(vec)
@@ -178,14 +184,14 @@ def secure_aggregate(updates: Sequence[Mapping[str, torch.Tensor]], weights: Seq
                              precision_fractional=precision_fractional)[0]
 
 
-class SecureAggregator:
+class SecureAggregator(Aggregator):
     """An aggregator for :class:`~fedsyft.fl.FederatedTrainer` that uses secure aggregation.
 
     Parameters
     ----------
     workers: the share holders. ``None`` (default): the round's participating clients hold
-        the shares (at least two must take part).
-    crypto_provider: accepted for symmetry with ``share``; sums need no Beaver triples.
+        the shares (at least two must take part). No crypto provider is needed: the holders
+        only add shares, and additions need no Beaver triples.
     base, precision_fractional: the fixed-precision encoding (default ``10**10``).
     report_error: also compute the plaintext mean and report ``max_abs_error`` (a diagnostic
         for teaching and benchmarks; a real server could not do this).
@@ -208,17 +214,15 @@ class SecureAggregator:
     remote_updates = True  # in FederatedTrainer, updates stay at the clients until shared
 
     def __init__(self, workers: Sequence[BaseWorker | str] | None = None, *,
-                 crypto_provider: BaseWorker | str | None = None, base: int = 10,
+                 base: int = 10,
                  precision_fractional: int = 10, report_error: bool = False) -> None:
         if workers is not None and len(workers) < 2:
             raise ValueError("SecureAggregator needs at least two share holders (or None to use "
                              "the participating clients).")
         self.workers = list(workers) if workers is not None else None
-        self.crypto_provider = crypto_provider
         self.base = base
         self.precision_fractional = precision_fractional
         self.report_error = report_error
-        self.last_round_info: dict[str, Any] = {}
 
     def __call__(self, updates: Sequence[Mapping[str, torch.Tensor]], weights: Sequence[float], *,
                  round: int = 0, clients: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
@@ -240,9 +244,7 @@ class SecureAggregator:
         weights: the FedAvg weights.
         template: the global model's float entries (names, shapes, dtypes of the result).
         """
-        if len(updates) != len(weights) or not updates:
-            raise ValueError(f"{len(updates)} updates but {len(weights)} weights.")
-        keys = list(template)
+        keys = check_remote_updates(updates, weights, template)
         client_ws = [u.location for u in updates]
         plain = ([c.get_obj(u.id_at_location) for u, c in zip(updates, client_ws)]
                  if self.report_error else None)
@@ -252,8 +254,7 @@ class SecureAggregator:
             base=self.base, precision_fractional=self.precision_fractional,
             plain_updates=plain, weights=weights)
         info["round"] = round
-        for u in updates:  # the clients delete their updates
-            u.location._forget(u.id_at_location)
+        release_remote_updates(updates)  # the clients delete their updates
         self.last_round_info = info
         return result
 

@@ -46,7 +46,7 @@ Example
 >>> x = share(fix_precision(torch.tensor([1.5, -2.0])), bob, alice, crypto_provider=james)
 >>> y = share(fix_precision(torch.tensor([2.0, 3.0])), bob, alice, crypto_provider=james)
 >>> (x * y + x).get().float_precision()
-tensor([ 4.5000, -8.0000], dtype=torch.float64)
+tensor([ 4.5000, -8.0000])
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ import torch
 
 from ..workers import BaseWorker, ObjectNotFoundError, PointerTensor, WorkerNotFoundError, send
 from ..workers.worker import resolve_worker
-from .fixed_precision import FixedPrecisionTensor, encode
+from .ring import RingEncoded, encode
 
 
 class ShareHolderGoneError(WorkerNotFoundError):
@@ -158,6 +158,9 @@ class AdditiveSharingTensor:
     crypto_provider: the worker that makes Beaver triples (needed for ``*`` and ``@``
         between shared tensors).
     base, precision_fractional: the fixed-precision encoding, or ``None`` for plain integers.
+    encoded_type, dtype: for fixed-precision sharings, the class ``get()`` rebuilds (the
+        :class:`~fedsyft.privacy.FixedPrecisionTensor` that was shared) and the dtype it
+        decodes to.
 
     Example
     -------
@@ -173,11 +176,14 @@ class AdditiveSharingTensor:
     __array_priority__ = 1000
 
     def __init__(self, shares: Sequence[PointerTensor], *, crypto_provider: BaseWorker | None = None,
-                 base: int | None = None, precision_fractional: int | None = None) -> None:
+                 base: int | None = None, precision_fractional: int | None = None,
+                 encoded_type: type[RingEncoded] = RingEncoded, dtype: torch.dtype | None = None) -> None:
         self.share_list = list(shares)
         self.crypto_provider = crypto_provider
         self.base = base
         self.precision_fractional = precision_fractional
+        self.encoded_type = encoded_type
+        self.dtype = dtype
 
     # -- description --------------------------------------------------------------------
     @property
@@ -214,9 +220,13 @@ class AdditiveSharingTensor:
         cp = f" crypto_provider={self.crypto_provider.id}" if self.crypto_provider is not None else ""
         return f"[AdditiveSharingTensor {kind} shape={tuple(self.shape)} holders=({holders}){cp}]"
 
+    def _meta(self) -> dict[str, Any]:
+        return {"crypto_provider": self.crypto_provider, "base": self.base,
+                "precision_fractional": self.precision_fractional,
+                "encoded_type": self.encoded_type, "dtype": self.dtype}
+
     def _new(self, shares: Sequence[PointerTensor]) -> AdditiveSharingTensor:
-        return AdditiveSharingTensor(shares, crypto_provider=self.crypto_provider, base=self.base,
-                                     precision_fractional=self.precision_fractional)
+        return AdditiveSharingTensor(shares, **self._meta())
 
     def _check_alive(self, action: str) -> None:
         for p in self.share_list:
@@ -240,7 +250,7 @@ class AdditiveSharingTensor:
 
     def _public_ring(self, other: Any) -> torch.Tensor | None:
         """A public value as a local int64 ring tensor at this tensor's scale, or None."""
-        if isinstance(other, FixedPrecisionTensor):
+        if isinstance(other, RingEncoded):
             if not self.is_fixed_precision:
                 raise TypeError("Cannot combine an integer sharing with a fixed-precision tensor.")
             if (other.base, other.precision_fractional) != (self.base, self.precision_fractional):
@@ -308,11 +318,11 @@ class AdditiveSharingTensor:
         if isinstance(other, torch.Tensor) and not isinstance(other, PointerTensor) \
                 and not torch.is_floating_point(other):
             return self._new([p * send(other.to(torch.int64), p.location) for p in self.share_list])
-        if isinstance(other, (float, torch.Tensor, FixedPrecisionTensor)):
+        if isinstance(other, (float, torch.Tensor, RingEncoded)):
             if not self.is_fixed_precision:
                 raise TypeError("Multiplying an integer sharing by a float needs fixed precision: "
                                 "share x.fix_precision() instead.")
-            pub = (other.get().child if isinstance(other, FixedPrecisionTensor)
+            pub = (other.get().child if isinstance(other, RingEncoded)
                    else encode(torch.as_tensor(other, dtype=torch.float64), base=self.base,
                                precision_fractional=self.precision_fractional))
             prod = self._new([p * send(pub, p.location) for p in self.share_list])
@@ -325,9 +335,9 @@ class AdditiveSharingTensor:
         if isinstance(other, AdditiveSharingTensor):
             self._check_same_holders(other)
             return self._beaver(other, "matmul")
-        if isinstance(other, FixedPrecisionTensor) or (isinstance(other, torch.Tensor)
-                                                       and not isinstance(other, PointerTensor)):
-            pub = other.get().child if isinstance(other, FixedPrecisionTensor) else (
+        if isinstance(other, RingEncoded) or (isinstance(other, torch.Tensor)
+                                              and not isinstance(other, PointerTensor)):
+            pub = other.get().child if isinstance(other, RingEncoded) else (
                 encode(other, base=self.base, precision_fractional=self.precision_fractional)
                 if self.is_fixed_precision else other.to(torch.int64))
             prod = self._new([p @ send(pub, p.location) for p in self.share_list])
@@ -361,7 +371,7 @@ class AdditiveSharingTensor:
         self._check_alive("multiply")
         other._check_alive("multiply")
         a_ptr, b_ptr, c_ptr = cp.execute(_make_triple, op, tuple(self.shape), tuple(other.shape))
-        meta = {"crypto_provider": cp, "base": self.base, "precision_fractional": self.precision_fractional}
+        meta = {**self._meta(), "crypto_provider": cp}
         a = AdditiveSharingTensor(_share_pointer(a_ptr, holders), **meta)
         b = AdditiveSharingTensor(_share_pointer(b_ptr, holders), **meta)
         c = AdditiveSharingTensor(_share_pointer(c_ptr, holders), **meta)
@@ -405,7 +415,7 @@ class AdditiveSharingTensor:
         return self._new(shares)
 
     # -- reconstruction -------------------------------------------------------------------
-    def get(self) -> FixedPrecisionTensor | torch.Tensor:
+    def get(self) -> RingEncoded | torch.Tensor:
         """Reconstruct: fetch every share and add them (the shares leave the workers).
 
         Returns a :class:`FixedPrecisionTensor` for fixed-precision sharings (call
@@ -426,13 +436,14 @@ class AdditiveSharingTensor:
                 "A share is no longer at its holder: .get() was probably already called on this "
                 "shared tensor (get() consumes the shares).") from err
         if self.is_fixed_precision:
-            return FixedPrecisionTensor(total, base=self.base, precision_fractional=self.precision_fractional)
+            return self.encoded_type(total, base=self.base, precision_fractional=self.precision_fractional,
+                                     dtype=self.dtype)
         return total
 
     def float_precision(self) -> torch.Tensor:
         """Shortcut for ``.get().float_precision()``."""
         out = self.get()
-        if not isinstance(out, FixedPrecisionTensor):
+        if not isinstance(out, RingEncoded) or not hasattr(out, "float_precision"):
             raise TypeError("This sharing holds plain integers; use .get().")
         return out.float_precision()
 
@@ -460,15 +471,16 @@ def share(x: Any, *workers: BaseWorker | str, crypto_provider: BaseWorker | str 
     >>> from fedsyft.privacy import fix_precision
     >>> b, a = VirtualWorker(id="b_share_doc"), VirtualWorker(id="a_share_doc")
     >>> share(fix_precision(torch.tensor([0.25])), b, a).get().float_precision()
-    tensor([0.2500], dtype=torch.float64)
+    tensor([0.2500])
     """
     holders = _workers(workers)
     cp = resolve_worker(crypto_provider) if crypto_provider is not None else None
     if cp is not None and cp in holders:
         raise ValueError(f"The crypto provider '{cp.id}' must not also hold a share.")
     meta: dict[str, Any] = {"crypto_provider": cp}
-    if isinstance(x, FixedPrecisionTensor):
-        meta.update(base=x.base, precision_fractional=x.precision_fractional)
+    if isinstance(x, RingEncoded):
+        meta.update(base=x.base, precision_fractional=x.precision_fractional,
+                    encoded_type=type(x), dtype=x.dtype)
         x = x.child
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"share() takes a fixed-precision tensor or an integer tensor, got "

@@ -1,4 +1,10 @@
-"""Virtual workers, pointers, remote execution, the hook and the error vocabulary."""
+"""Virtual workers, pointers, remote execution, the hook and the error vocabulary.
+
+Layers, bottom up (each module imports only those below it):
+``errors``, ``traffic``, ``isolation`` < ``worker`` (the storage class, the registry) <
+``pointer`` < ``module`` (sent models) < ``runtime`` (``VirtualWorker.execute``) <
+``functional`` < ``hook``.
+"""
 
 from .errors import (
     GetNotPermittedError,
@@ -19,11 +25,11 @@ from .module import (
     send_module,
 )
 from .pointer import ObjectPointer, PointerTensor, send_tensor
+from .runtime import VirtualWorker
 from .traffic import TrafficStats, human_bytes, nbytes_of, traffic_report
 from .worker import (
     BaseWorker,
     LocalWorker,
-    VirtualWorker,
     known_workers,
     local_worker,
     resolve_worker,

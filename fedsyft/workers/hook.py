@@ -5,6 +5,10 @@ The hook adds ``send``, ``get``, ``move``, ``copy`` and ``location`` to ``torch.
 ``fix_precision``/``share``/``float_precision`` on tensors). It is optional (every method is
 also a plain function in :mod:`fedsyft.workers.functional`), idempotent, and removable
 with :meth:`TorchHook.unhook` (tests use that).
+
+Import order does not matter: the methods of the higher layers are registered when those
+layers are imported, and ``import fedsyft`` (which Python runs before any ``fedsyft.xxx``
+module) imports all of them; a hook made before a registration installs it at once.
 """
 
 from __future__ import annotations
@@ -22,22 +26,57 @@ _MISSING = object()
 _active: TorchHook | None = None
 
 
-def register_extension(cls: type, name: str, fn: Callable) -> None:
+_BASE_NAMES = frozenset({"send", "get", "move", "copy", "location"})
+
+
+def _describe(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def register_extension(cls: type, name: str, fn: Callable, *, replace: bool = False) -> None:
     """Register ``fn`` to become ``cls.name`` while the hook is active.
 
     Higher layers use this (``fedsyft.data`` registers ``Dataset.federate``), so the
     workers layer never imports them.
+
+    Parameters
+    ----------
+    cls, name: the class and the attribute name the method gets.
+    fn: the function (its first argument is the object).
+    replace: allow replacing a *different* function already registered under the same
+        ``(cls, name)``. Without it such a registration raises ``ValueError`` naming both
+        functions. Registering the same function again (or its re-imported twin, same module
+        and name) is always allowed.
+
+    Raises
+    ------
+    ValueError: ``name`` is one of the hook's own methods (send, get, move, copy, location),
+        or another function is registered there and ``replace`` is False.
     """
+    if name in _BASE_NAMES:
+        raise ValueError(f"{name!r} is one of the hook's own methods ({sorted(_BASE_NAMES)}); "
+                         f"register the extension under another name.")
+    old = _EXTENSIONS.get((cls, name))
+    if old is not None and old is not fn and _describe(old) != _describe(fn) and not replace:
+        raise ValueError(
+            f"{cls.__qualname__}.{name} is already registered as {_describe(old)}; registering "
+            f"{_describe(fn)} would overwrite it. Choose another name, or pass replace=True "
+            f"to replace it on purpose.")
     _EXTENSIONS[(cls, name)] = fn
     if _active is not None:
         _active._install(cls, name, fn)
+
+
+def registered_extensions() -> dict[tuple[type, str], Callable]:
+    """The methods higher layers registered, by ``(class, name)``."""
+    return dict(_EXTENSIONS)
 
 
 def _tensor_location(self):
     return None
 
 
-def _base_methods() -> dict[tuple[type, str], Callable]:
+def _base_methods() -> dict[tuple[type, str], Callable | property]:
     def t_send(self, worker, **kw):
         return F.send(self, worker, **kw)
 
@@ -74,7 +113,10 @@ class TorchHook:
     >>> hook.unhook()
     """
 
-    def __new__(cls, torch_module=torch, *args, **kwargs):
+    _saved: dict[tuple[type, str], object]
+    _hooked: bool
+
+    def __new__(cls, torch_module=torch, *args, **kwargs) -> TorchHook:
         global _active
         if _active is None:
             _active = super().__new__(cls)
@@ -92,7 +134,7 @@ class TorchHook:
                 self._install(cls, name, fn)
             self._hooked = True
 
-    def _install(self, cls: type, name: str, fn) -> None:
+    def _install(self, cls: type, name: str, fn: Callable | property) -> None:
         key = (cls, name)
         if key not in self._saved:
             self._saved[key] = cls.__dict__.get(name, _MISSING)
@@ -118,6 +160,3 @@ class TorchHook:
     def __repr__(self) -> str:
         return f"<TorchHook local_worker:{self.local_worker.id} active:{self._hooked}>"
 
-
-def active_hook() -> TorchHook | None:
-    return _active

@@ -4,13 +4,22 @@
 them is stored there) and leaves pointers in the local module, so calling the model on a
 pointer runs the forward pass at the worker. The parameter *objects* themselves travel:
 an optimizer created before ``send`` keeps stepping them, at the worker, exactly as in the
-classic PySyft tutorials.
+classic PySyft tutorials. Their *storage* does not: every transfer gives each parameter and
+buffer fresh memory, so no view or state-dict entry taken on one side of the transfer can
+change what is on the other side.
+
+An optimizer created *while* the model is at a worker holds the model's pointers; once the
+model comes back (``get``), moves or is discarded, those pointers point to nothing and using
+them raises an error that says to rebuild the optimizer over the local parameters (or to step
+before ``get``).
 """
 
 from __future__ import annotations
 
 import copy as _copy
+from collections.abc import Iterator
 
+import torch
 from torch import nn
 
 from .errors import ObjectNotFoundError, TensorsNotCollocatedError
@@ -31,11 +40,12 @@ def module_location(module: nn.Module) -> BaseWorker | None:
     return module.__dict__.get(_LOC)
 
 
-def _pairs(local: nn.Module, twin: nn.Module):
+def _pairs(local: nn.Module, twin: nn.Module) -> Iterator[tuple[nn.Module, nn.Module]]:
     yield local, twin
     for name, child in local._modules.items():
-        if child is not None:
-            yield from _pairs(child, twin._modules[name])
+        twin_child = twin._modules[name]
+        if child is not None and twin_child is not None:
+            yield from _pairs(child, twin_child)
 
 
 def _shallow_twin(module: nn.Module) -> nn.Module:
@@ -67,13 +77,34 @@ def _mark(local: nn.Module, worker: BaseWorker | None, twin_id: int | None) -> N
     local.__dict__["__deepcopy__"] = lambda memo, _m=local: copy_module(_m)
 
 
-def _release_pointers(local: nn.Module) -> None:
+def _own_storage(module: nn.Module) -> None:
+    """Give every parameter and buffer fresh memory, keeping the tensor *objects* (an
+    optimizer holding them keeps working): views taken before a transfer stay behind."""
+    with torch.no_grad():
+        for m in module.modules():
+            for store in (m._parameters, m._buffers):
+                for t in store.values():
+                    if t is not None and not isinstance(t, PointerTensor):
+                        t.data = t.data.clone()
+
+
+def _gone_message(worker: BaseWorker, how: str) -> str:
+    return (f"This pointer was a parameter or buffer of a model that {how} worker "
+            f"'{worker.id}', so it points to nothing now. An optimizer built over "
+            f"model.parameters() while the model was at '{worker.id}' holds such pointers: "
+            f"call opt.step() before model.get(), or build the optimizer again over the local "
+            f"parameters after get(), e.g. `opt = torch.optim.SGD(model.parameters(), lr=0.01)`. "
+            f"(An optimizer built before model.send() keeps working: it holds the parameters "
+            f"themselves.)")
+
+
+def _release_pointers(local: nn.Module, how: str) -> None:
     for m in local.modules():
         for store in ("_parameters", "_buffers"):
             for t in getattr(m, store).values():
                 if isinstance(t, PointerTensor):
                     t._fs_location._forget(t._fs_id)
-                    t._detach_from_store()
+                    t._detach_from_store(_gone_message(t._fs_location, how))
 
 
 def remote_module(module: nn.Module) -> nn.Module:
@@ -106,6 +137,7 @@ def send_module(module: nn.Module, worker: BaseWorker | str) -> nn.Module:
             f".move({dest.id}) to transfer it."
         )
     twin = _shallow_twin(module)
+    _own_storage(twin)
     dest.traffic.record_in(nbytes_of(twin))
     _point_at(module, twin, dest)
     _mark(module, dest, dest.register_obj(twin))
@@ -122,7 +154,8 @@ def get_module(module: nn.Module) -> nn.Module:
         )
     twin = worker.rm_obj(module.__dict__[_ID])
     worker.traffic.record_out(nbytes_of(twin))
-    _release_pointers(module)
+    _own_storage(twin)
+    _release_pointers(module, "was brought back (model.get()) from")
     for loc, rem in _pairs(module, twin):
         loc._parameters.update(rem._parameters)
         loc._buffers.update(rem._buffers)
@@ -136,7 +169,7 @@ def discard_module(module: nn.Module) -> None:
     if worker is None:
         raise ObjectNotFoundError("This model is not at any worker; there is nothing to discard.")
     worker._forget(module.__dict__[_ID])
-    _release_pointers(module)
+    _release_pointers(module, "was discarded at")
     _mark(module, None, None)
 
 
@@ -152,7 +185,8 @@ def move_module(module: nn.Module, worker: BaseWorker | str) -> nn.Module:
     n = nbytes_of(twin)
     src.traffic.record_out(n)
     dest.traffic.record_in(n)
-    _release_pointers(module)
+    _own_storage(twin)
+    _release_pointers(module, f"moved to '{dest.id}' from")
     _point_at(module, twin, dest)
     _mark(module, dest, dest.register_obj(twin))
     return module

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
-from .errors import RemoteValueError, TensorsNotCollocatedError
+from .errors import ObjectNotFoundError, RemoteValueError, TensorsNotCollocatedError
 from .traffic import nbytes_of
 from .worker import BaseWorker, local_worker, new_object_id, resolve_worker
 
@@ -100,8 +100,11 @@ class PointerTensor(torch.Tensor):
         self._fs_own_id = new_object_id()
         self._fs_finalizer = weakref.finalize(self, location._forget, id_at_location)
 
-    def _detach_from_store(self) -> None:
+    def _detach_from_store(self, gone: str = "") -> None:
+        """Stop owning the object at the worker; ``gone`` says why, for later errors."""
         self._fs_finalizer.detach()
+        if gone:
+            self._fs_gone = gone
 
     # -- identity -----------------------------------------------------------------------
     @property
@@ -122,9 +125,9 @@ class PointerTensor(torch.Tensor):
         return self._fs_location.is_private(self._fs_id)
 
     def _real(self) -> torch.Tensor:
-        return self._fs_location.get_obj(self._fs_id)
+        return _lookup(self, self._fs_location)
 
-    def __repr__(self) -> str:
+    def __repr__(self, *, tensor_contents: Any = None) -> str:  # type: ignore[override]  # torch declares no types
         try:
             real = self._real()
             meta = f" shape={tuple(real.shape)} dtype={real.dtype}"
@@ -154,7 +157,11 @@ class PointerTensor(torch.Tensor):
         Raises ``ObjectNotFoundError`` if it is no longer there (``get()`` twice) and
         ``GetNotPermittedError`` if it is private.
         """
-        obj = self._fs_location.send_back(self._fs_id)
+        try:
+            obj = self._fs_location.send_back(self._fs_id)
+        except ObjectNotFoundError:
+            _lookup(self, self._fs_location)  # raises with this pointer's own story if it has one
+            raise
         self._detach_from_store()
         return obj
 
@@ -171,6 +178,7 @@ class PointerTensor(torch.Tensor):
     def copy(self) -> PointerTensor:
         """A new object at the same worker, holding a copy of the tensor."""
         src = self._fs_location
+        _lookup(self, src)
         real = src.get_permitted(self._fs_id, "copy()")
         dup = real.detach().clone().requires_grad_(real.requires_grad)
         src.traffic.commands += 1
@@ -204,7 +212,7 @@ class PointerTensor(torch.Tensor):
         real_flat = []
         for a in flat:
             if isinstance(a, PointerTensor):
-                real = location.get_obj(a._fs_id)
+                real = _lookup(a, location)
                 inputs[id(real)] = a
                 real_flat.append(real)
             else:
@@ -219,6 +227,18 @@ class PointerTensor(torch.Tensor):
         if func not in _METADATA and _reads_values(result):
             raise _value_read_error(_name(func), next(iter(inputs.values()), None))
         return wrap_result(location, result, inputs)
+
+
+def _lookup(ptr: PointerTensor, location: BaseWorker) -> torch.Tensor:
+    """The tensor behind ``ptr``; if it is gone and the pointer knows why (its model was
+    brought back, say), the error tells that story and what to do."""
+    try:
+        return location.get_obj(ptr._fs_id)
+    except ObjectNotFoundError:
+        gone = ptr.__dict__.get("_fs_gone")
+        if gone:
+            raise ObjectNotFoundError(gone) from None
+        raise
 
 
 def _holds_tensors(a: Any) -> bool:
@@ -242,6 +262,8 @@ def _common_location(func, flat: list) -> BaseWorker:
                     f"worker '{a._fs_location.id}'. Move them to one worker first, e.g. "
                     f"`ptr.move({location.id})`, or get() both."
                 )
+    if location is None:  # cannot happen: torch calls __torch_function__ only with a pointer
+        raise TypeError(f"{_name(func)} got no pointer argument.")
     for a in flat:
         if isinstance(a, torch.Tensor) and not isinstance(a, PointerTensor):
             raise TensorsNotCollocatedError(
@@ -281,15 +303,6 @@ def wrap_result(location: BaseWorker, result: Any, inputs: dict[int, PointerTens
         return result
     if type(result).__module__.startswith("torch") and not isinstance(result, torch.nn.Module):
         return result  # e.g. hooks' RemovableHandle, grad_fn nodes
-    return ObjectPointer(location, location.register_obj(result))
-
-
-def pointer_to(location: BaseWorker, result: Any):
-    """What ``worker.execute`` returns: the result stays at the worker, whatever it is (a
-    tensor, a dict of statistics, ciphertext bytes, ...), until ``.get()`` fetches it."""
-    if isinstance(result, torch.Tensor) or (
-            isinstance(result, (list, tuple)) and any(isinstance(r, torch.Tensor) for r in result)):
-        return wrap_result(location, result, {})  # a pointer per tensor
     return ObjectPointer(location, location.register_obj(result))
 
 
@@ -347,38 +360,3 @@ def send_tensor(tensor: torch.Tensor, worker: BaseWorker | str, *, private: bool
         dup.requires_grad_(True)
     dest.traffic.record_in(nbytes_of(dup))
     return PointerTensor(dest, dest.register_obj(dup, private=private), dup)
-
-
-def _tensor_payload(obj: Any) -> int:
-    """Bytes of the tensors inside an argument (containers searched); scalars count as 0."""
-    return sum(nbytes_of(t) for t in tree_flatten(obj)[0] if isinstance(t, torch.Tensor))
-
-
-def resolve_for_execution(worker: BaseWorker, args, kwargs):
-    """Replace pointers (tensors, objects, sent modules) by the objects they point to."""
-    from .module import is_sent, module_location, remote_module
-
-    shipped = 0
-
-    def resolve(a):
-        nonlocal shipped
-        if isinstance(a, (PointerTensor, ObjectPointer)):
-            if a.location is not worker:
-                raise TensorsNotCollocatedError(
-                    f"execute at '{worker.id}' got a pointer to worker '{a.location.id}'. "
-                    f"Move it first: `ptr.move({worker.id})`."
-                )
-            return worker.get_obj(a.id_at_location)
-        if isinstance(a, torch.nn.Module) and is_sent(a):
-            if module_location(a) is not worker:
-                raise TensorsNotCollocatedError(
-                    f"execute at '{worker.id}' got a model located at "
-                    f"'{module_location(a).id}'. Send or move the model to '{worker.id}'."
-                )
-            return remote_module(a)
-        shipped += _tensor_payload(a)  # tensors travel with the command (e.g. SCAFFOLD controls)
-        return a
-
-    r_args = tuple(resolve(a) for a in args)
-    r_kwargs = {k: resolve(v) for k, v in kwargs.items()}
-    return r_args, r_kwargs, shipped

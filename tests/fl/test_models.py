@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fedsyft.models import MODELS, count_parameters, get_model
+from fedsyft.models import MODELS, ClassicCNN, count_parameters, get_model, model_name
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -56,3 +56,43 @@ def test_errors():
     with pytest.raises(ValueError, match="28x28"):
         get_model("classic_cnn", in_channels=3, image_size=32)
     assert {"classic_cnn", "mcmahan_cnn", "mcmahan_2nn", "simple_cnn", "cifar_cnn", "vgg19"} <= set(MODELS)
+
+
+def test_one_registry_builds_every_model_and_names_it_back():
+    for name, spec in MODELS.items():
+        channels = 3 if spec.image_size == 32 else 1
+        model = get_model(name, in_channels=channels)  # image_size None: the model's own size
+        assert type(model) is spec.cls
+        assert model_name(model) == name
+        out = model(torch.randn(2, channels, spec.image_size, spec.image_size))
+        assert out.shape == (2, 10)
+    assert model_name(torch.nn.Linear(3, 2)) is None
+
+    class Wider(ClassicCNN):  # a subclass may change the architecture: not named
+        pass
+
+    assert model_name(Wider()) is None
+    assert [model_name(get_model(f"vgg{d}", in_channels=3)) for d in (11, 16, 19)] == ["vgg11", "vgg16", "vgg19"]
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("vgg19", {"in_channels": 1, "image_size": 28}, "vgg19 is built for 32x32"),
+    ("cifar_cnn", {"image_size": 28}, "cifar_cnn is built for 32x32"),
+    ("mcmahan_cnn", {"in_channels": 3, "image_size": 32}, "models for 32x32: mcmahan_2nn, simple_cnn, cifar_cnn, vgg11"),
+    ("vgg16", {"image_size": 28}, "models for 28x28: classic_cnn, mcmahan_cnn, mcmahan_2nn, simple_cnn[.]$"),
+    ("simple_cnn", {"image_size": 12}, "at least 16x16"),
+    ("simple_cnn", {"in_channels": 0}, "in_channels must be an integer >= 1"),
+    ("mcmahan_2nn", {"num_classes": 2.5}, "num_classes must be an integer >= 1"),
+    ("mcmahan_2nn", {"image_size": True}, "image_size must be an integer >= 1"),
+    (None, {}, "Unknown model None"),
+])
+def test_inputs_a_model_cannot_take_are_refused_when_built(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        get_model(name, **kwargs)
+
+
+def test_vgg19_is_the_batch_norm_variant():
+    model = get_model("vgg19", in_channels=3)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(convs) == len(norms) == 16  # VGG-19: 16 conv layers, each followed by batch norm

@@ -122,3 +122,31 @@ def test_dp_local_train_runs_at_a_worker():
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert list(model.state_dict()) == list(before)  # opacus's wrapper is gone
     assert not any(hasattr(p, "grad_sample") and p.grad_sample is not None for p in model.parameters())
+
+
+def test_a_nan_client_never_reaches_the_dp_aggregate():
+    """A client whose update is NaN would pass clipping and poison the noisy sum: the server
+    step rejects it before the aggregator sees it, and names it."""
+    ws = workers("c0", "c1", "c2")
+    ds = tiny_dataset()
+    ds.tensors[0][:40] = float("nan")  # c0's shard (the classic split)
+    cfg = FLConfig(rounds=2, client=ClientConfig(batch_size=16, lr=0.1), seed=0)
+    agg = DPFedAvgAggregator(clip_norm=0.5, noise_multiplier=1.0, sample_rate=1.0)
+    tr = FederatedTrainer(tiny_model(), federate(ds, ws), tiny_dataset(60, seed=1)[:], cfg, aggregator=agg,
+                          progress=False)
+    hist = tr.run()
+    assert [r.extra["rejected_clients"] for r in hist.rounds] == [[ws[0].id]] * 2
+    assert all(math.isfinite(r.extra["mean_update_norm"]) for r in hist.rounds)
+    assert all(bool(torch.isfinite(v).all()) for v in tr.model.state_dict().values())
+
+
+def test_secure_rng_with_a_seed_is_refused_and_state_checks_its_class():
+    with pytest.raises(ValueError, match="seed=3 with secure_rng=True.*not both"):
+        DPFedAvgAggregator(clip_norm=1.0, noise_multiplier=1.0, sample_rate=0.1, seed=3, secure_rng=True)
+    agg = DPFedAvgAggregator(clip_norm=1.0, noise_multiplier=1.0, sample_rate=0.1, secure_rng=True)
+    a = agg([{"w": torch.zeros(100)}], [1.0], round=1)["w"]
+    b = agg([{"w": torch.zeros(100)}], [1.0], round=1)["w"]
+    assert not torch.equal(a, b)  # fresh noise from secrets, round after round
+    from fedsyft.fl import WeightedMean
+    with pytest.raises(ValueError, match="saved from fedsyft.privacy.dp.DPFedAvgAggregator"):
+        WeightedMean().load_state_dict(agg.state_dict())

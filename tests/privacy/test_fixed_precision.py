@@ -41,9 +41,9 @@ def test_matmul_and_float_scalar():
     a = torch.tensor([[1.5, -2.0], [0.25, 3.0]])
     b = torch.tensor([[2.0], [-1.0]])
     out = (fix_precision(a) @ fix_precision(b)).float_precision()
-    assert torch.allclose(out, (a @ b).double(), atol=1e-3)
-    assert torch.allclose((fix_precision(a) * 0.5).float_precision(), a.double() * 0.5, atol=1e-3)
-    assert torch.allclose((1.0 - fix_precision(a)).float_precision(), 1 - a.double(), atol=1e-3)
+    assert torch.allclose(out, a @ b, atol=1e-3)
+    assert torch.allclose((fix_precision(a) * 0.5).float_precision(), a * 0.5, atol=1e-3)
+    assert torch.allclose((1.0 - fix_precision(a)).float_precision(), 1 - a, atol=1e-3)
 
 
 def test_encoding_documented_example():
@@ -104,3 +104,34 @@ def test_fix_precision_of_a_pointer_runs_at_its_worker():
     with pytest.raises(TypeError, match=r"\.get\(\)"):
         fp.float_precision()
     assert fp.get().float_precision().tolist() == [1.25, -0.5]
+
+
+# -- issue 10.5: the decoded dtype ----------------------------------------------------------
+@pytest.mark.parametrize("x,dtype", [
+    (torch.tensor([0.6, 0.45]), torch.float32),
+    (torch.tensor([0.6, 0.45], dtype=torch.float64), torch.float64),
+    (torch.tensor([3, -2]), torch.float32),            # integers: float32, as classic PySyft
+    ([0.6, 0.45], torch.get_default_dtype()),          # a list: torch's default dtype
+])
+def test_float_precision_returns_the_encoded_dtype(x, dtype):
+    out = fix_precision(x).float_precision()
+    assert out.dtype == dtype
+    assert torch.allclose(out, torch.as_tensor(x).to(dtype))
+
+
+def test_remote_encoding_remembers_the_dtype():
+    (bob,) = workers("bob")
+    enc = fix_precision(send(torch.tensor([0.5], dtype=torch.float64), bob))
+    assert enc.dtype == torch.float64 and enc.get().float_precision().dtype == torch.float64
+
+
+@pytest.mark.parametrize("bad", [torch.int64, torch.bool, "float32", None.__class__])
+def test_the_decoded_dtype_must_be_floating(bad):
+    with pytest.raises(TypeError, match="dtype must be a floating torch dtype"):
+        FixedPrecisionTensor(torch.tensor([1]), dtype=bad)
+
+
+@pytest.mark.parametrize("bad", [torch.tensor([1.5]), torch.tensor([1], dtype=torch.int32), [1]])
+def test_the_child_must_be_int64(bad):
+    with pytest.raises(TypeError, match="holds int64 ring elements"):
+        FixedPrecisionTensor(bad)

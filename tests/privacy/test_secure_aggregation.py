@@ -108,3 +108,20 @@ def test_trusted_aggregator_moves_models_to_the_secure_worker():
         assert torch.allclose(out[k], expected[k])
     assert secure.traffic.bytes_in > 0 and bob.traffic.bytes_out > 0  # the models travelled
     assert module_location(m1) is secure and module_location(m2) is secure
+
+
+def test_a_nan_client_is_rejected_at_its_worker_before_sharing():
+    """The finiteness check runs at the client (one bit leaves it); its update is never shared."""
+    ws = workers("bob", "alice", "charlie")
+    ds = tiny_dataset()
+    ds.tensors[0][:40] = float("nan")  # bob's shard
+    cfg = FLConfig(rounds=1, client=ClientConfig(batch_size=16, lr=0.1), seed=5)
+    agg = SecureAggregator(report_error=True)
+    fds = federate(ds, ws)
+    tr = FederatedTrainer(tiny_model(), fds, tiny_dataset(60, seed=1)[:], cfg, aggregator=agg, progress=False)
+    rec = tr.run().rounds[-1]
+    assert rec.extra["rejected_clients"] == [ws[0].id] and rec.clients == [ws[1].id, ws[2].id]
+    assert rec.extra["num_clients"] == 2 and rec.extra["max_abs_error"] < TOL
+    assert all(bool(torch.isfinite(v).all()) for v in tr.model.state_dict().values())
+    for w in ws:  # the rejected update was dropped at bob too
+        assert sorted(w._objects) == sorted([fds[w].data.id_at_location, fds[w].targets.id_at_location])

@@ -54,7 +54,7 @@ def test_classic_api_with_the_hook():
         z = x * y + x
         out = z.get()
         assert isinstance(out, FixedPrecisionTensor)
-        assert torch.allclose(out.float_precision(), torch.tensor([0.2, 0.6, 1.2], dtype=torch.float64), atol=1e-3)
+        assert torch.allclose(out.float_precision(), torch.tensor([0.2, 0.6, 1.2]), atol=1e-3)  # float32, as classic PySyft
         # a tensor sent to a worker is encoded and shared from there
         p = torch.tensor([2.5]).send(bob)
         s = p.fix_precision().share(bob, alice)
@@ -74,10 +74,10 @@ def test_beaver_mul_and_matmul(n):
     a, b = torch.randn(4, 3, generator=g) * 3, torch.randn(3, 2, generator=g) * 3
     A = fix_precision(a).share(*ws, crypto_provider=james)
     B = fix_precision(b).share(*ws, crypto_provider=james)
-    assert torch.allclose((A @ B).get().float_precision(), (a @ b).double(), atol=0.03)
+    assert torch.allclose((A @ B).get().float_precision(), a @ b, atol=0.03)
     A = fix_precision(a).share(*ws, crypto_provider=james)
     A2 = fix_precision(a).share(*ws, crypto_provider=james)
-    assert torch.allclose((A * A2).get().float_precision(), (a * a).double(), atol=0.02)
+    assert torch.allclose((A * A2).get().float_precision(), a * a, atol=0.02)
     assert james.traffic.bytes_out > 0  # the triples came from the crypto provider
 
 
@@ -96,13 +96,13 @@ def test_linear_operations_with_public_values():
     v = torch.tensor([1.5, -2.0, 0.25])
     x = fix_precision(v).share(bob, alice)
     out = ((x + 1.0) - torch.tensor([0.5, 0.5, 0.5]) + fix_precision(v)).get().float_precision()
-    assert torch.allclose(out, 2 * v.double() + 0.5, atol=1e-3)
+    assert torch.allclose(out, 2 * v + 0.5, atol=1e-3)
     x = fix_precision(v).share(bob, alice)
-    assert torch.allclose((-x * 2 * 0.5).get().float_precision(), -v.double(), atol=1e-3)
+    assert torch.allclose((-x * 2 * 0.5).get().float_precision(), -v, atol=1e-3)
     x = fix_precision(v).share(bob, alice)
     assert abs(float(x.sum().get().float_precision()) - float(v.sum())) < 1e-3
     x = fix_precision(v).share(bob, alice)
-    assert torch.allclose((10 - x).get().float_precision(), 10 - v.double(), atol=1e-3)
+    assert torch.allclose((10 - x).get().float_precision(), 10 - v, atol=1e-3)
 
 
 def test_float_tensor_without_fix_precision_raises_type_error():
@@ -189,3 +189,38 @@ def test_a_single_share_reveals_nothing():
 @pytest.mark.parametrize("broken", [_no_mask, _small_mask])
 def test_the_uniformity_check_catches_broken_schemes(broken):
     assert not _looks_uniform_and_hides(broken)
+
+
+# -- issue 10.5: float_precision() returns float32, or the dtype that was encoded ----------
+def test_classic_comparison_with_a_float32_tensor_works():
+    """The classic tutorials' check: torch.allclose(result, torch.tensor([0.6, 0.45, 0.2]))."""
+    hook = sy.TorchHook(torch)
+    try:
+        bob, alice, james = workers("bob", "alice", "james")
+        x = torch.tensor([0.1, 0.2, 0.3]).fix_precision().share(bob, alice, crypto_provider=james)
+        y = torch.tensor([0.5, 0.25, -0.1]).fix_precision().share(bob, alice, crypto_provider=james)
+        result = (x + y).get().float_precision()
+        assert result.dtype == torch.float32
+        assert torch.allclose(result, torch.tensor([0.6, 0.45, 0.2]))
+        a = torch.tensor([0.3, 0.9, 0.5]).fix_precision().share(bob, alice, crypto_provider=james)
+        b = torch.tensor([2.0, 0.5, 0.4]).fix_precision().share(bob, alice, crypto_provider=james)
+        product = (a * b).get().float_precision()  # Beaver product: off by at most 1e-3
+        assert product.dtype == torch.float32
+        assert torch.allclose(product, torch.tensor([0.6, 0.45, 0.2]), atol=2e-3)
+    finally:
+        hook.unhook()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_shared_values_decode_to_the_dtype_that_was_encoded(dtype):
+    bob, alice, james = workers("bob", "alice", "james")
+    x = fix_precision(torch.tensor([1.5, -0.25], dtype=dtype)).share(bob, alice, crypto_provider=james)
+    out = (x * x + x).get()
+    assert isinstance(out, FixedPrecisionTensor) and out.dtype == dtype
+    assert out.float_precision().dtype == dtype
+    assert torch.allclose(out.float_precision().double(), torch.tensor([3.75, -0.1875], dtype=torch.float64), atol=2e-3)
+
+
+def test_integer_sharings_still_come_back_as_int64():
+    bob, alice = workers("bob", "alice")
+    assert share(torch.tensor([3, 4]), bob, alice).get().dtype == torch.int64
