@@ -59,16 +59,15 @@ def run_engine(engine: str) -> dict:
     torch.set_num_threads(1)  # as every Flower client (Ray actor, ClientApp process): same results
     t0 = time.perf_counter()
     task = make_task()
-    if engine == "workers":
+    if engine in ("workers", "batched"):
         from fedsyft.fl import FederatedTrainer
         from fedsyft.workers import VirtualWorker
 
         workers = [VirtualWorker(id=f"client{i}") for i in range(task.num_clients)]
         fds = task.train_set().federate(workers, partition=list(task.partition))
-        trainer = FederatedTrainer(task.build_model(), fds, task.test_data(), task.config, progress=False)
+        trainer = FederatedTrainer(task.build_model(), fds, task.test_data(), task.config, progress=False,
+                                   device="cpu", backend=engine)
         history = trainer.run()
-    elif engine == "batched":
-        history = run_batched(task)
     elif engine == "simulation":
         from fedsyft.flower import run_simulation
 
@@ -82,32 +81,6 @@ def run_engine(engine: str) -> dict:
     return {"engine": engine, "wall_s": round(wall, 2), "first_round_s": round(secs[0], 2),
             "steady_round_s": round(statistics.median(secs[1:]), 2), "round_s": [round(s, 2) for s in secs],
             "accuracy": history.final_accuracy, "accuracies": history.accuracies}
-
-
-def run_batched(task):
-    """fedsyft's batched engine (all clients in one torch.func program) + the same server round."""
-    import importlib
-
-    from fedsyft.fl import History, RoundRecord, client_seed, evaluate
-    from fedsyft.flower import ClientResult, aggregate_round
-
-    train_clients_batched = importlib.import_module("fedsyft.fl.batched").train_clients_batched  # once it lands
-
-    cfg, model = task.config, task.build_model()
-    data = [task.client_data(i) for i in range(task.num_clients)]
-    test = task.test_data()
-    history = History(config=cfg.as_dict())
-    for rnd in range(1, cfg.rounds + 1):
-        t0 = time.perf_counter()
-        outs = train_clients_batched(model, data, cfg.client, seeds=[client_seed(cfg.seed, rnd, i)
-                                                                     for i in range(task.num_clients)])
-        results = [ClientResult(i, o["state"], o["num_samples"], o["loss"]) for i, o in enumerate(outs)]
-        state, weights = aggregate_round(model.state_dict(), results, weighting=cfg.weighting)
-        model.load_state_dict(state)
-        acc, loss = evaluate(model, *test)
-        history.append(RoundRecord(rnd, acc, loss, sum(w * r.loss for w, r in zip(weights, results)),
-                                   [f"client{i}" for i in range(task.num_clients)], 0, 0, time.perf_counter() - t0))
-    return history
 
 
 def tree_rss(pid: int) -> int:
@@ -157,7 +130,7 @@ def measure(engine: str, timeout: float) -> dict:
 def batched_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("fedsyft.fl.batched") is not None
+    return importlib.util.find_spec("fedsyft.fl.batched") is not None  # FederatedTrainer(backend="batched")
 
 
 def main() -> None:

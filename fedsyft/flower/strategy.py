@@ -3,8 +3,9 @@
 :class:`FedsyftStrategy` is a ``flwr.serverapp.strategy.Strategy``, run by Flower's own
 ``Strategy.start`` loop. It samples clients with :func:`fedsyft.fl.sample_clients`, sends
 the global model to the SuperNodes that hold those partitions, aggregates their replies with
-:func:`fedsyft.flower.round.aggregate_round`, evaluates the new global model on the test set
-(server side) and records a :class:`~fedsyft.fl.RoundRecord` per round, as
+:func:`fedsyft.flower.round.aggregate_round`, which runs fedsyft's one server step
+(:func:`fedsyft.fl.server_round`: aggregate, apply, check, evaluate on the server's test set)
+and records a :class:`~fedsyft.fl.RoundRecord` per round, as
 :class:`~fedsyft.fl.FederatedTrainer` does.
 
 A client that does not answer (its SuperNode died, or the round timed out) or answers with
@@ -31,7 +32,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricReco
 from flwr.serverapp.strategy import Strategy  # noqa: E402
 from flwr.supercore import log  # noqa: E402
 
-from ..fl import History, RoundRecord, evaluate, sample_clients  # noqa: E402
+from ..fl import Aggregator, History, RoundRecord, WeightedMean, sample_clients  # noqa: E402
 from .round import ClientResult, aggregate_round  # noqa: E402
 from .task import FlowerTask  # noqa: E402
 
@@ -100,7 +101,7 @@ class FedsyftStrategy(Strategy):
         round's replies may also take this much longer than the round timeout (SuperNodes fetch
         and install the app, and start their first ClientApp).
     on_round: called with each :class:`~fedsyft.fl.RoundRecord` as it is made.
-    aggregator: as in :class:`~fedsyft.fl.FederatedTrainer` (default FedAvg's weighted mean).
+    aggregator: an :class:`~fedsyft.fl.Aggregator` (default FedAvg's :class:`~fedsyft.fl.WeightedMean`).
 
     Example
     -------
@@ -112,15 +113,17 @@ class FedsyftStrategy(Strategy):
     def __init__(self, task: FlowerTask, *, initial_state: Mapping[str, torch.Tensor],
                  on_client_failure: str = "raise", connect_timeout: float = 120.0,
                  on_round: Callable[[RoundRecord], Any] | None = None,
-                 aggregator: Callable[..., dict[str, torch.Tensor]] | None = None) -> None:
+                 aggregator: Aggregator | None = None) -> None:
         if on_client_failure not in FAILURE_POLICIES:
             raise ValueError(f"on_client_failure must be one of {FAILURE_POLICIES}, got {on_client_failure!r}.")
         self.task = task
-        self.global_state = {k: v.detach().clone() for k, v in initial_state.items()}
+        self.model = task.build_model()
+        self.model.load_state_dict(initial_state)
         self.on_client_failure = on_client_failure
         self.connect_timeout = connect_timeout
         self.on_round = on_round
-        self.aggregator = aggregator
+        self.aggregator = aggregator or WeightedMean()
+        self._record: RoundRecord | None = None
         self.history = History(config={**task.config.as_dict(), "engine": "flower"})
         self.node_of: dict[int, int] = {}   # partition-id -> Flower node id
         self.lost: dict[int, str] = {}      # partition-id -> why
@@ -128,6 +131,11 @@ class FedsyftStrategy(Strategy):
         self._round_info: dict[str, Any] = {}
         self._grid = None
         self._test: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def global_state(self) -> dict[str, torch.Tensor]:
+        """The global model's current ``state_dict``."""
+        return self.model.state_dict()
 
     # -- nodes ------------------------------------------------------------------------------
     def _wait_for_nodes(self, grid) -> list[int]:
@@ -191,7 +199,7 @@ class FedsyftStrategy(Strategy):
         arrays = ArrayRecord({k: v.detach().cpu() for k, v in self.global_state.items()})
         content = RecordDict({"arrays": arrays,
                               "config": ConfigRecord({"server-round": server_round, **dict(config.items())})})
-        self._round_info.update(skipped=skipped, bytes_down=state_bytes(arrays) * len(self._sent))
+        self._round_info.update(skipped=skipped, bytes_each=state_bytes(arrays))
         return [Message(content=content, message_type=MessageType.TRAIN, dst_node_id=n) for n in self._sent]
 
     def aggregate_train(self, server_round: int,
@@ -199,7 +207,6 @@ class FedsyftStrategy(Strategy):
         replies = list(replies)
         failed: dict[int, str] = {}  # node -> why
         results: list[ClientResult] = []
-        bytes_up = 0
         sent_to = getattr(self._grid, "destinations", {})
         for reply in replies:
             node = sent_to.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
@@ -211,9 +218,10 @@ class FedsyftStrategy(Strategy):
             self._record_partition(pid, node)
             self._sent[node] = pid
             arrays = reply.content["arrays"]
-            bytes_up += state_bytes(arrays)
             results.append(ClientResult(pid, dict(arrays.to_torch_state_dict()), int(metrics["num-examples"]),
-                                        float(metrics["train_loss"]), int(metrics["steps"])))
+                                        float(metrics["train_loss"]), int(metrics["steps"]),
+                                        extra={"bytes_up": state_bytes(arrays),
+                                               "bytes_down": self._round_info["bytes_each"]}))
         answered = {sent_to.get(r.metadata.reply_to_message_id, r.metadata.src_node_id) for r in replies}
         for node in self._sent:
             if node not in answered:
@@ -227,19 +235,21 @@ class FedsyftStrategy(Strategy):
                 raise ClientLostError(f"Round {server_round} failed ({why}): lost {detail}. "
                                       "Restart that SuperNode, or run with on_client_failure='continue' "
                                       "to go on with the clients that remain.", round=server_round, lost=lost)
-        results.sort(key=lambda r: r.client)
         dev = next(iter(self.global_state.values())).device
         for r in results:
             r.state = {k: v.to(dev) for k, v in r.state.items()}
-        new_state, weights = aggregate_round(self.global_state, results, weighting=self.task.config.weighting,
-                                             server_lr=self.task.config.server_lr, aggregator=self.aggregator,
-                                             round=server_round)
-        self.global_state = new_state
-        train_loss = float(sum(w * r.loss for w, r in zip(weights, results)))
-        self._round_info.update(clients=[f"client{r.client}" for r in results], train_loss=train_loss,
-                                bytes_up=bytes_up, lost=lost)
-        return (ArrayRecord({k: v.detach().cpu() for k, v in new_state.items()}),
-                MetricRecord({"train_loss": train_loss}))
+        if self._test is None:
+            self._test = self.task.test_data()
+        rec, _ = aggregate_round(self.model, results, rnd=server_round, config=self.task.config,
+                                 aggregator=self.aggregator, test=self._test)
+        rec.seconds = time.perf_counter() - self._round_info["t0"]  # messages and client training too
+        if lost:
+            rec.extra["lost_clients"] = dict(lost)
+        if self._round_info.get("skipped"):
+            rec.extra["skipped_lost_clients"] = [f"client{c}" for c in self._round_info["skipped"]]
+        self._record = rec
+        return (ArrayRecord({k: v.detach().cpu() for k, v in self.global_state.items()}),
+                MetricRecord({"train_loss": rec.train_loss}))
 
     def _name_lost(self, failed: Mapping[int, str]) -> dict[str, str]:
         """Name the lost clients (``client3 (partition-id=3, node ...)``) and remember them."""
@@ -267,23 +277,12 @@ class FedsyftStrategy(Strategy):
 
     # -- server-side evaluation: one RoundRecord per round -----------------------------------
     def evaluate_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
-        """``evaluate_fn`` for ``Strategy.start``: test the global model, record the round."""
-        if server_round == 0:
+        """``evaluate_fn`` for ``Strategy.start``: record the round (the server step evaluated it)."""
+        if server_round == 0 or self._record is None:
             return None
-        if self._test is None:
-            self._test = self.task.test_data()
-        model = self.task.build_model()
-        model.load_state_dict(self.global_state)
-        acc, loss = evaluate(model, *self._test)
-        info = self._round_info
-        extra: dict[str, Any] = {}
-        if info.get("lost"):
-            extra["lost_clients"] = dict(info["lost"])
-        if info.get("skipped"):
-            extra["skipped_lost_clients"] = [f"client{c}" for c in info["skipped"]]
-        rec = RoundRecord(server_round, acc, loss, info["train_loss"], info["clients"], bytes_up=info["bytes_up"],
-                          bytes_down=info["bytes_down"], seconds=time.perf_counter() - info["t0"], extra=extra)
+        rec, self._record = self._record, None
+        rec.seconds = time.perf_counter() - self._round_info["t0"]
         self.history.append(rec)
         if self.on_round is not None:
             self.on_round(rec)
-        return MetricRecord({"accuracy": acc, "loss": loss})
+        return MetricRecord({"accuracy": rec.test_accuracy, "loss": rec.test_loss})

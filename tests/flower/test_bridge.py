@@ -74,26 +74,53 @@ def test_partition_id_out_of_range_names_the_fix():
         task.client_data(5)
 
 
-def test_aggregate_round_equals_fedavg_in_float64():
+def _model_and_states(sizes):
     g = torch.Generator().manual_seed(0)
-    glob = {"w": torch.randn(5, 3, generator=g), "b": torch.randn(3, generator=g), "n": torch.tensor(4)}
-    states = [{"w": torch.randn(5, 3, generator=g), "b": torch.randn(3, generator=g), "n": torch.tensor(4 + k)}
-              for k in range(3)]
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    states = []
+    for k, _ in enumerate(sizes):
+        s = {name: (v + torch.randn(v.shape, generator=g) if torch.is_floating_point(v) else v + k + 1)
+             for name, v in start.items()}
+        states.append(s)
+    return model, start, states
+
+
+def test_aggregate_round_is_fedsyfts_server_step_and_equals_fedavg():
+    from fedsyft.fl import FLConfig
+
     sizes = [10, 70, 20]
-    new, weights = aggregate_round(glob, [ClientResult(k, s, n, 0.0) for k, (s, n) in enumerate(zip(states, sizes))])
-    assert weights == [0.1, 0.7, 0.2]
-    ref = fedavg(states, sizes)
-    for k in ("w", "b"):  # global + mean(update) == mean(state) up to float32 rounding
+    model, start, states = _model_and_states(sizes)
+    results = [ClientResult(k, s, n, float(k)) for k, (s, n) in enumerate(zip(states, sizes))]
+    rec, accepted = aggregate_round(model, results[::-1], rnd=3, config=FLConfig(rounds=3))
+    ref = fedavg(states, sizes)  # the mean of the states == start + the mean of the updates
+    new = {k: v.clone() for k, v in model.state_dict().items()}
+    for k in ("0.weight", "0.bias", "1.weight", "1.running_mean"):
         torch.testing.assert_close(new[k], ref[k], rtol=0, atol=1e-6)
-    assert int(new["n"]) == 6  # counters: the largest client value
-    uniform, w = aggregate_round(glob, [ClientResult(k, s, n, 0.0) for k, (s, n) in enumerate(zip(states, sizes))],
-                                 weighting="uniform")
-    assert w == [1 / 3] * 3 and not torch.equal(uniform["w"], new["w"])
+    assert int(new["1.num_batches_tracked"]) == 3  # counters: the largest client value
+    assert rec.round == 3 and rec.clients == ["client0", "client1", "client2"]  # index order
+    assert rec.train_loss == pytest.approx(0.1 * 0 + 0.7 * 1 + 0.2 * 2)
+    model.load_state_dict(start)
+    aggregate_round(model, results, rnd=3, config=FLConfig(rounds=3, weighting="uniform"))
+    assert not torch.equal(model.state_dict()["0.weight"], new["0.weight"])
+
+
+def test_aggregate_round_rejects_a_non_finite_client_and_names_it():
+    from fedsyft.fl import FLConfig
+
+    model, _, states = _model_and_states([5, 5])
+    states[1]["0.weight"][0, 0] = float("nan")
+    rec, accepted = aggregate_round(model, [ClientResult(k, s, 5, 0.0) for k, s in enumerate(states)], rnd=1,
+                                    config=FLConfig(rounds=1))
+    assert rec.extra["rejected_clients"] == ["client1"] and rec.clients == ["client0"]
+    assert torch.isfinite(model.state_dict()["0.weight"]).all()
 
 
 def test_aggregate_round_with_no_clients_says_all_were_lost():
+    from fedsyft.fl import FLConfig
+
     with pytest.raises(ValueError, match="every selected client was lost"):
-        aggregate_round({"w": torch.zeros(1)}, [])
+        aggregate_round(torch.nn.Linear(1, 1), [], rnd=1, config=FLConfig(rounds=1))
 
 
 def test_client_training_is_fedsyft_local_train_seeded_per_round_and_client():
