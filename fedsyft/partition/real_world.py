@@ -51,8 +51,9 @@ def real_world(
     4. A client left empty (only possible when classes have fewer samples than holders) takes
        one sample from the largest client, so no client is ever empty.
 
-    Compared with that article's code this never crashes (it failed in ~2% of runs), never
-    leaves the last client empty, and assigns every sample exactly once. On very small inputs
+    Compared with that article's code this never crashes (on MNIST labels over 300 seeds it
+    raised IndexError in 12.7% of runs at 10 clients, 1% at 20) and assigns every sample
+    exactly once; like it, no client is ever left empty. On very small inputs
     (a class with fewer samples than holders) a client may hold fewer classes than drawn.
 
     Parameters

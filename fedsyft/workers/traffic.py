@@ -74,10 +74,17 @@ class TrafficStats:
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
+    """Bytes in decimal units, as the whole series counts them (1 kB = 10^3 B, 1 MB = 10^6 B).
+
+    Example
+    -------
+    >>> human_bytes(999), human_bytes(2_500_000)
+    ('999 B', '2.50 MB')
+    """
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
+        n /= 1000
     return f"{n:.2f} GB"
 
 

@@ -77,7 +77,7 @@ def test_seed_extreme_split_on_mnist():
     rep = partition_report(parts, y)
     assert rep.is_exact and (rep.classes_per_client == 2).all()
     assert ((rep.counts > 0).sum(axis=0) == 2).all()  # each digit held by exactly 2 clients
-    # spill_over: the seed's outliers -- some clients get extra classes with few samples
+    # spill_over: the outliers of "Preserving Data Privacy in Deep Learning", part 2 -- some clients get extra classes with few samples
     spill = partition_report(classes_per_client(y, 10, k=2, seed=0, spill_over=True), y)
     assert spill.is_exact and (spill.sizes == 6000).all()
     assert spill.classes_per_client.max() > 2

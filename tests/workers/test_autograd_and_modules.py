@@ -38,7 +38,7 @@ def test_local_model_on_pointer_data_is_not_collocated(workers):
 
 
 def test_optimizer_created_before_send_steps_at_worker(workers):
-    """The seed article's loop: one optimizer, the model sent to each batch's worker."""
+    """The loop of the PySyft article "Machine Learning Smarts != Privacy": one optimizer, the model sent to each batch's worker."""
     bob = workers[0]
     torch.manual_seed(0)
     model = nn.Linear(3, 1)

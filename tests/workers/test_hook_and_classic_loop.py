@@ -65,7 +65,7 @@ def test_classic_toy_fl_reduces_loss(hook):
 
 
 def test_seed_article_loop_on_mnist(hook):
-    """The seed article's loop over a FederatedDataLoader, on real MNIST (a subset)."""
+    """The loop of the PySyft article "Machine Learning Smarts != Privacy" over a FederatedDataLoader, on real MNIST (a subset)."""
     from fedsyft.data import MNIST
     from fedsyft.models import ClassicCNN
 
