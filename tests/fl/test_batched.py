@@ -303,3 +303,13 @@ def test_compiled_step_equals_local_train(mnist_rows):
         assert abs(got[i]["loss"] - ref["loss"]) <= RTOL * ref["loss"]
         for key, v in local.state_dict().items():
             assert _rel(got[i]["state"][key], v) < RTOL, (i, key)
+
+
+def test_cuda_graph_capture_is_refused_off_cuda_with_a_reason():
+    """Off CUDA, capture() returns no replay and says why (the engine then runs eagerly)."""
+    from fedsyft.fl.batched.graph import capture
+
+    state = {"w": torch.zeros(3)}
+    replay, why = capture(lambda: state["w"].add_(1), [state], device=torch.device("cpu"))
+    assert replay is None and "CUDA" in why
+    assert torch.equal(state["w"], torch.zeros(3))  # nothing ran

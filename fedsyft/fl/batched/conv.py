@@ -32,9 +32,8 @@ from torch import Tensor, nn
 _CL = torch.channels_last
 
 
-def _clients_first(t: Tensor | None, dim: int | None, k: int) -> Tensor | None:
-    if t is None:
-        return None
+def _clients_first(t: Tensor, dim: int | None, k: int) -> Tensor:
+    """``t`` with its client dimension first (an unbatched ``t`` is expanded to ``k`` clients)."""
     return t.movedim(dim, 0) if dim is not None else t.unsqueeze(0).expand(k, *t.shape)
 
 
@@ -57,7 +56,8 @@ def _conv2d_vmap(info, in_dims, x, weight, bias, stride, padding, dilation):
         x5 = x.movedim(xd, 0)
         out = F.conv2d(x5.flatten(0, 1), weight, bias, stride, padding, dilation)
         return out.unflatten(0, (k, x5.shape[1])), 0
-    x5, w5, b5 = _clients_first(x, xd, k), _clients_first(weight, wd, k), _clients_first(bias, bd, k)
+    x5, w5 = _clients_first(x, xd, k), _clients_first(weight, wd, k)
+    b5 = None if bias is None else _clients_first(bias, bd, k)
     o = w5.shape[1]
     out = F.conv2d(_grouped_input(x5), w5.reshape(k * o, *w5.shape[2:]),
                    None if b5 is None else b5.reshape(k * o), stride, padding, dilation, groups=k)

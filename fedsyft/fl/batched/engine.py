@@ -31,7 +31,7 @@ never fake samples). A model whose step cannot be captured runs eagerly, with a 
 
 On the CPU, convolutions run as channels-last grouped convolutions (:mod:`.conv`), and
 ``compile=True`` sends the all-clients step through :func:`torch.compile`; on a 2-core CPU
-the eager engine measured 1.1-1.3x and the compiled one 2.1-2.5x the speed of sequential
+the eager engine measured 1.1-1.3x and the compiled one 2.1-2.7x the speed of sequential
 ``local_train`` for the McMahan 2NN and simple-cnn with B=10 (``benchmarks/batched_speed.py``).
 
 A model that ``torch.func`` cannot run per client (data-dependent Python control flow,
