@@ -144,6 +144,8 @@ class FederatedTrainer:
         :attr:`backend_reason` says which was picked and why; a model that ``torch.func``
         cannot run, or a custom ``local_train_fn``, runs on workers with that reason.
     max_parallel: batched backend: at most this many clients trained at once (memory).
+    compile: batched backend: compile the per-client step with ``torch.compile`` (a one-off
+        10-140 s on a CPU, then about 2-3x faster steps there; see benchmarks/RESULTS.md).
 
     Example
     -------
@@ -157,7 +159,7 @@ class FederatedTrainer:
                  callbacks: Sequence[Callable[[FederatedTrainer, RoundRecord], Any]] = (),
                  local_train_fn: Callable[..., dict[str, Any]] = local_train,
                  device: str | torch.device | None = "auto", backend: str = "workers",
-                 max_parallel: int | None = None) -> None:
+                 max_parallel: int | None = None, compile: bool = False) -> None:
         if not isinstance(federated_dataset, FederatedDataset):
             raise TypeError("federated_dataset must be a FederatedDataset (see dataset.federate(workers)).")
         if config is not None and not isinstance(config, FLConfig):
@@ -194,12 +196,14 @@ class FederatedTrainer:
         if config.algorithm == "scaffold":
             self.c_global = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
         self._batched: BatchedBackend | None = None
-        self.backend, self.backend_reason = self._pick_backend(backend, max_parallel)
+        if not isinstance(compile, bool):
+            raise TypeError(f"compile must be True or False, got {compile!r}.")
+        self.backend, self.backend_reason = self._pick_backend(backend, max_parallel, compile)
         if self.progress and backend != "workers":
             tqdm.write(f"backend: {self.backend_reason}")
 
     # -- the backend ----------------------------------------------------------------------
-    def _pick_backend(self, backend: str, max_parallel: int | None) -> tuple[str, str]:
+    def _pick_backend(self, backend: str, max_parallel: int | None, compile: bool) -> tuple[str, str]:
         if backend == "workers":
             return "workers", "workers: requested"
         if self.local_train_fn is not local_train:
@@ -216,7 +220,7 @@ class FederatedTrainer:
         try:
             controls = self._controls_for if self.c_global is not None else None
             batched = BatchedBackend(self.model, self.shards, self.config, controls=controls,
-                                     max_parallel=max_parallel, device=self.device)
+                                     max_parallel=max_parallel, device=self.device, compile=compile)
             batched.check(self.model)
         except NotBatchableError as exc:
             warnings.warn(f"Training on workers: {exc}", RuntimeWarning, stacklevel=3)

@@ -184,3 +184,9 @@ def test_trainer_backend_choices_say_why(fds5, mnist_small):
                          progress=False, device="cpu")
     with pytest.raises(ValueError, match="backend must be one of"):
         FederatedTrainer(McMahan2NN(), fds5, test, cfg, backend="fast", progress=False, device="cpu")
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        FederatedTrainer(McMahan2NN(), fds5, test, cfg, backend="batched", compile="yes", progress=False,
+                         device="cpu")
+    t = FederatedTrainer(McMahan2NN(), fds5, test, cfg, backend="batched", compile=True, progress=False,
+                         device="cpu")
+    assert t.backend == "batched" and t._batched is not None and t._batched.engine._compiled is not None
