@@ -25,6 +25,8 @@ def make_task(*, algorithm="fedavg", num_selected=None, rounds=2, clients=3, per
 
 def trainer_reference(task):
     """Run ``task`` with fedsyft's FederatedTrainer on virtual workers; (history, state)."""
+    import torch
+
     from fedsyft.fl import FederatedTrainer
     from fedsyft.workers import VirtualWorker
 
@@ -32,7 +34,15 @@ def trainer_reference(task):
     workers = [VirtualWorker(id=f"client{i}") for i in range(task.num_clients)]
     fds = train.federate(workers, partition=list(task.partition))
     trainer = FederatedTrainer(task.build_model(), fds, task.test_data(), task.config, progress=False)
-    history = trainer.run()
+    # Flower's clients train with task.threads torch threads; the float sums (and so the last
+    # bits of the weights) depend on the thread count, so the reference uses the same.
+    threads = torch.get_num_threads()
+    if task.threads is not None:
+        torch.set_num_threads(task.threads)
+    try:
+        history = trainer.run()
+    finally:
+        torch.set_num_threads(threads)
     for w in workers:
         w.clear_objects()
     return history, trainer.model.state_dict()

@@ -7,6 +7,7 @@ run outside the core environment: the root conftest.py leaves it to the syft 0.9
 and no solution notebook, may be left out.
 """
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -131,6 +132,8 @@ def test_pytest_collects_every_notebook():
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     collected = {line.split("::", 1)[0] for line in out.stdout.splitlines() if ".ipynb::" in line}
     excluded = set(_excluded()) | SEPARATE_ENV      # 08 runs in .venv-syft (test above)
+    if importlib.util.find_spec("flwr") is None:    # Python 3.10: conftest.py reports it NOT RUN
+        excluded.add("09_from_workers_to_flower.ipynb")
     for path in ALL:
         if path.name in excluded and path.parent == NB_DIR:
             continue
