@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fedsyft-setup
 
-.PHONY: demo test test-core test-syft test-newest check-requirements setup lint typecheck bench clean
+.PHONY: demo test test-core test-syft test-newest test-unit check-requirements setup lint typecheck bench clean
 
 demo: $(STAMP)
 	$(PY) -m fedsyft demo
@@ -31,10 +31,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-# CI extras: the core suite on the newest Python here, and requirements resolving on 3.10-3.14.
+# CI extras: the core unit tests and doctests on the newest Python here (the notebooks and the
+# tests marked slow run on the default one), and requirements resolving on 3.10-3.14.
 test-newest:
 	newest=$$($(PYTHON) tools/find_python.py --newest) && \
-	$(MAKE) --no-print-directory test-core VENV=.venv-newest PYTHON=$$newest
+	$(MAKE) --no-print-directory test-unit VENV=.venv-newest PYTHON=$$newest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests fedsyft -m "not slow"
 
 check-requirements: $(STAMP)
 	$(PY) tools/check_requirements.py
