@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.fedsyft-setup
 
-.PHONY: demo test test-core test-syft test-newest test-unit check-requirements setup lint typecheck bench clean
+.PHONY: demo test test-core test-syft test-newest test-unit check-requirements setup setup-syft setup-newest lint typecheck bench clean
 
 demo: $(STAMP)
 	$(PY) -m fedsyft demo
@@ -21,6 +21,9 @@ test-core: $(STAMP)
 
 test-syft:
 	PYTHON=$(PYTHON) bash tools/test_syft.sh
+
+setup-syft:
+	PYTHON=$(PYTHON) bash tools/test_syft.sh --setup-only
 
 setup: $(STAMP)
 
@@ -36,6 +39,10 @@ $(STAMP): requirements.txt pyproject.toml
 test-newest:
 	newest=$$($(PYTHON) tools/find_python.py --newest) && \
 	$(MAKE) --no-print-directory test-unit VENV=.venv-newest PYTHON=$$newest
+
+setup-newest:
+	newest=$$($(PYTHON) tools/find_python.py --newest) && \
+	$(MAKE) --no-print-directory setup VENV=.venv-newest PYTHON=$$newest
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests fedsyft -m "not slow"

@@ -4,7 +4,7 @@
 # its own numpy. It is set up here the first time (or when requirements-syft.txt changed) with a
 # Python 3.10-3.12 interpreter found on this machine (SYFT_PYTHON=... chooses one).
 # Without such an interpreter the part is reported as NOT RUN, with the reason and the fix;
-# under CI (CI=true) that is a failure, never a silent pass.
+# under CI (CI=true) that is a failure, never a silent pass. `--setup-only` only sets it up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -26,6 +26,10 @@ if [ -z "${SYFT_PYTHON:-}" ]; then
   rm -f /tmp/fedsyft-find-python.$$
 fi
 
+# One set-up at a time (CI starts it in the background while the core tests run): a second
+# caller waits here, then finds the stamp and skips.
+exec 9>"$VENV.lock"
+flock 9
 if [ ! -f "$STAMP" ] || [ requirements-syft.txt -nt "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   echo "setting up $VENV with $SYFT_PYTHON ($("$SYFT_PYTHON" --version))"
   [ -x "$VENV/bin/python" ] || "$SYFT_PYTHON" -m venv "$VENV"
@@ -33,6 +37,10 @@ if [ ! -f "$STAMP" ] || [ requirements-syft.txt -nt "$STAMP" ] || [ pyproject.to
   "$VENV/bin/python" -m pip install --quiet -r requirements-syft.txt
   "$VENV/bin/python" -m pip install --quiet --no-deps -e .
   touch "$STAMP"
+fi
+flock -u 9
+if [ "${1:-}" = "--setup-only" ]; then
+  exit 0
 fi
 
 echo "real-PySyft part in $VENV ($("$VENV/bin/python" --version), syft $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("syft"))'))"
